@@ -1,0 +1,73 @@
+"""The Braze messaging endpoints this provider speaks: path, method, key permission, rate bucket.
+
+Pure data with no Airflow imports; the hook, the operators and the sandbox all read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One Braze REST endpoint.
+
+    :param method: ``GET`` or ``POST``.
+    :param path: the path, e.g. ``/campaigns/trigger/send``.
+    :param permission: the REST API key permission it needs.
+    :param bucket: the rate-limit budget it draws on: ``shared`` (250,000/hour for the workspace),
+        ``send`` (shared when recipients are listed, 250/minute broadcast budget for segment or
+        audience sends) or ``send_id`` (100/day).
+    """
+
+    method: str
+    path: str
+    permission: str
+    bucket: str = "shared"
+
+
+SEND_MESSAGE = Endpoint("POST", "/messages/send", "messages.send", "send")
+TRIGGER_CAMPAIGN = Endpoint("POST", "/campaigns/trigger/send", "campaigns.trigger.send", "send")
+TRIGGER_CANVAS = Endpoint("POST", "/canvas/trigger/send", "canvas.trigger.send", "send")
+CREATE_MESSAGE_SCHEDULE = Endpoint("POST", "/messages/schedule/create", "messages.schedule.create")
+UPDATE_MESSAGE_SCHEDULE = Endpoint("POST", "/messages/schedule/update", "messages.schedule.update")
+DELETE_MESSAGE_SCHEDULE = Endpoint("POST", "/messages/schedule/delete", "messages.schedule.delete")
+CREATE_CAMPAIGN_SCHEDULE = Endpoint(
+    "POST", "/campaigns/trigger/schedule/create", "campaigns.trigger.schedule.create", "send"
+)
+UPDATE_CAMPAIGN_SCHEDULE = Endpoint(
+    "POST", "/campaigns/trigger/schedule/update", "campaigns.trigger.schedule.update"
+)
+DELETE_CAMPAIGN_SCHEDULE = Endpoint(
+    "POST", "/campaigns/trigger/schedule/delete", "campaigns.trigger.schedule.delete"
+)
+CREATE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/create", "canvas.trigger.schedule.create", "send")
+UPDATE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/update", "canvas.trigger.schedule.update")
+DELETE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/delete", "canvas.trigger.schedule.delete")
+CREATE_SEND_ID = Endpoint("POST", "/sends/id/create", "sends.id.create", "send_id")
+SCHEDULED_BROADCASTS = Endpoint("GET", "/messages/scheduled_broadcasts", "messages.schedule_broadcasts")
+
+MESSAGING_ENDPOINTS: tuple[Endpoint, ...] = (
+    SEND_MESSAGE,
+    TRIGGER_CAMPAIGN,
+    TRIGGER_CANVAS,
+    CREATE_MESSAGE_SCHEDULE,
+    UPDATE_MESSAGE_SCHEDULE,
+    DELETE_MESSAGE_SCHEDULE,
+    CREATE_CAMPAIGN_SCHEDULE,
+    UPDATE_CAMPAIGN_SCHEDULE,
+    DELETE_CAMPAIGN_SCHEDULE,
+    CREATE_CANVAS_SCHEDULE,
+    UPDATE_CANVAS_SCHEDULE,
+    DELETE_CANVAS_SCHEDULE,
+    CREATE_SEND_ID,
+    SCHEDULED_BROADCASTS,
+)
+
+BY_PATH: dict[str, Endpoint] = {e.path: e for e in MESSAGING_ENDPOINTS}
+
+
+def permission_for(path: str) -> str | None:
+    """Return the key permission an endpoint path needs, or None for an unknown path."""
+    endpoint = BY_PATH.get(path)
+    return endpoint.permission if endpoint else None

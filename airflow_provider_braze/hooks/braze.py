@@ -1,0 +1,565 @@
+"""BrazeHook: every Braze messaging endpoint over one reused, authenticated HTTP session."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow.providers.common.compat.sdk import mask_secret
+from airflow.providers.http.hooks.http import HttpHook
+from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.exceptions import (
+    BrazeAPIError,
+    BrazeAuthenticationError,
+    BrazeConfigurationError,
+    BrazeError,
+    BrazePermissionError,
+)
+from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.responses import (
+    BrazeResponse,
+    build_error,
+    build_transport_error,
+    parse_success,
+)
+from airflow_provider_braze.transport.retry_policy import (
+    Outcome,
+    classify_requests_exception,
+    classify_status,
+    plan_retry,
+)
+
+JSONDict = dict[str, Any]
+
+
+def compact(**fields: Any) -> JSONDict:
+    """Return the keyword arguments that are not None, as a request body."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def advice_for_status(status: int, endpoint: str, params: BrazeConnectionParams) -> str:
+    """Advice to append to an error of ``status`` on ``endpoint`` (401, 403, 404)."""
+    if status == 401:
+        return (
+            f"Braze rejected the REST API key at {params.instance_label}. Either the key is wrong, or it "
+            "belongs to a workspace on another Braze instance (a key only works on its own instance): "
+            "check the key and that the connection's REST endpoint is the one shown under "
+            "Settings > APIs and Identifiers"
+        )
+    if status == 403:
+        permission = ep.permission_for(endpoint)
+        needed = f"the '{permission}' permission" if permission else "the permission for this endpoint"
+        return (
+            f"The REST API key lacks {needed} (or the workspace's plan lacks the feature). Key permissions "
+            "cannot be edited: create a key that has it under Settings > APIs and Identifiers"
+        )
+    if status == 404:
+        return f"No such endpoint at {params.base_url}: check the connection's REST endpoint"
+    return ""
+
+
+class BrazeHook(HttpHook):
+    """Interact with Braze's messaging REST API.
+
+    One ``requests.Session`` is created per hook and reused for every request (connection pooling,
+    one TLS handshake). Every endpoint method sends through :meth:`request`, which applies the retry
+    policy: connection failures before sending, 429 (waits until ``X-RateLimit-Reset``), 502 and 503
+    are retried with exponential backoff and jitter within a total deadline; a read timeout, a 500 or
+    a 504 after a POST is an *unknown outcome* (Braze may have sent the message) and is not retried
+    unless ``retry_unknown_outcome`` is set.
+
+    .. seealso:: https://www.braze.com/docs/api/endpoints/messaging/
+
+    Example:
+
+    .. code-block:: python
+
+        hook = BrazeHook()
+        hook.trigger_campaign(campaign_id="...", recipients=[{"external_user_id": "u1"}])
+
+    :param braze_conn_id: the Airflow connection of type ``braze`` (host: REST endpoint or instance
+        name such as ``US-05``; password: REST API key; extras: client settings).
+    :param settings: client settings overriding the connection's extras (``timeout``,
+        ``max_retries``, ``retry_deadline``, ``retry_unknown_outcome``, ...; see
+        :class:`~airflow_provider_braze.transport.settings.BrazeClientSettings`).
+    """
+
+    conn_name_attr = "braze_conn_id"
+    default_conn_name = "braze_default"
+    conn_type = "braze"
+    hook_name = "Braze"
+
+    def __init__(
+        self,
+        braze_conn_id: str = default_conn_name,
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(method="POST", http_conn_id=braze_conn_id)
+        self.braze_conn_id = braze_conn_id
+        self._settings_overrides = dict(settings or {})
+        self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
+        #: The ``X-RateLimit-*`` headers of the latest response.
+        self.last_rate_limit = RateLimitInfo()
+
+    # -- connection -------------------------------------------------------------------------
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel and hide connection form fields (Airflow 2.x forms)."""
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"host": "REST endpoint", "password": "REST API key"},
+            "placeholders": {
+                "host": "https://rest.iad-01.braze.com or an instance name such as US-01 or EU-02",
+                "password": "REST API key from Settings > APIs and Identifiers",
+                "extra": '{"timeout": 30, "max_retries": 5, "retry_unknown_outcome": false}',
+            },
+        }
+
+    @cached_property
+    def params(self) -> BrazeConnectionParams:
+        """The resolved connection: REST base URL, key, instance and settings."""
+        conn = self.get_connection(self.braze_conn_id)
+        params = resolve_connection_params(
+            conn_id=self.braze_conn_id,
+            host=conn.host,
+            port=conn.port,
+            password=conn.password,
+            extras=conn.extra_dejson,
+            overrides=self._settings_overrides,
+        )
+        mask_secret(params.api_key)
+        return params
+
+    def get_conn(
+        self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
+    ) -> requests.Session:
+        """Return the hook's ``requests.Session`` (created once, then reused).
+
+        Unlike ``HttpHook.get_conn`` it does not turn connection extras into headers and it sends
+        the key as ``Authorization: Bearer``.
+
+        :param headers: headers to add to the session.
+        :param extra_options: accepted for ``HttpHook`` compatibility; unused.
+        """
+        with self._session_lock:
+            if self._session is None:
+                params = self.params
+                session = requests.Session()
+                pool = max(10, params.settings.max_concurrency)
+                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                session.headers.update(params.headers())
+                self.base_url = params.base_url
+                self._base_url_initialized = True
+                self._session = session
+            if headers:
+                self._session.headers.update(headers)
+            return self._session
+
+    def close(self) -> None:
+        """Close the pooled session (a new one is made on the next request)."""
+        with self._session_lock:
+            if self._session is not None:
+                self._session.close()
+                self._session = None
+
+    # -- the single transport path ----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> BrazeResponse:
+        """Send one request to Braze with the retry policy, and parse the answer.
+
+        :param method: ``GET`` or ``POST``.
+        :param endpoint: the path, e.g. ``/messages/send``.
+        :param json: the JSON body of a POST.
+        :param params: query parameters of a GET.
+        :return: the parsed answer (202 ``queued`` and partial successes included).
+        :raises BrazeAPIError: on an error status (a subclass per status family).
+        :raises BrazeUnknownOutcomeError: when the request was sent but its outcome is unknown.
+        :raises BrazeTransportError: when the request could not be delivered.
+        """
+        session = self.get_conn()
+        settings = self.params.settings
+        url = f"{self.params.base_url}{endpoint}"
+        started = time.monotonic()
+        deadline = started + settings.retry_deadline
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_at = time.monotonic()
+            try:
+                response = session.request(
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                )
+            except requests.RequestException as exc:
+                outcome = classify_requests_exception(exc)
+                error = build_transport_error(
+                    reason=type(exc).__name__,
+                    outcome_unknown=outcome is Outcome.UNKNOWN,
+                    method=method,
+                    endpoint=endpoint,
+                    attempts=attempt,
+                    base_url=self.params.base_url,
+                )
+                reset_at = None
+            else:
+                elapsed = time.monotonic() - sent_at
+                headers = response.headers
+                self.last_rate_limit = RateLimitInfo.from_headers(headers)
+                if 200 <= response.status_code < 300:
+                    result = parse_success(
+                        status=response.status_code,
+                        method=method,
+                        endpoint=endpoint,
+                        headers=headers,
+                        text=response.text,
+                        attempts=attempt,
+                    )
+                    self._log_success(method, endpoint, result, elapsed)
+                    return result
+                outcome = classify_status(response.status_code)
+                error = build_error(
+                    status=response.status_code,
+                    method=method,
+                    endpoint=endpoint,
+                    headers=headers,
+                    text=response.text,
+                    advice=advice_for_status(response.status_code, endpoint, self.params),
+                )
+                reset_at = self.last_rate_limit.reset_at
+            delay = plan_retry(
+                outcome,
+                method=method,
+                retry_number=attempt,
+                max_retries=settings.max_retries,
+                retry_unknown_outcome=settings.retry_unknown_outcome,
+                time_left=deadline - time.monotonic(),
+                reset_at=reset_at,
+                now=time.time(),
+                backoff_base=settings.backoff_base,
+                backoff_max=settings.backoff_max,
+            )
+            if delay is None:
+                raise error
+            self.log.warning(
+                "Braze %s %s attempt %d failed (%s); retrying in %.1f s",
+                method,
+                endpoint,
+                attempt,
+                _short_reason(error),
+                delay,
+            )
+            time.sleep(delay)
+
+    def _log_success(self, method: str, endpoint: str, result: BrazeResponse, elapsed: float) -> None:
+        self.log.debug("Braze %s %s: HTTP %d in %.3f s", method, endpoint, result.status, elapsed)
+        if result.queued:
+            self.log.warning(
+                "Braze queued %s %s (HTTP 202): it was accepted and will be processed later", method, endpoint
+            )
+        if result.minor_errors:
+            self.log.warning(
+                "Braze accepted %s %s with %d minor error(s); messages not affected were sent. "
+                "The errors are in the task result.",
+                method,
+                endpoint,
+                len(result.minor_errors),
+            )
+        if result.notice:
+            self.log.warning("Braze notice for %s %s: %s", method, endpoint, result.notice)
+
+    def _post(self, endpoint: ep.Endpoint, body: JSONDict) -> BrazeResponse:
+        return self.request(endpoint.method, endpoint.path, json=body)
+
+    # -- /messages/send and triggers --------------------------------------------------------
+
+    def send_message(
+        self,
+        *,
+        messages: Mapping[str, Any],
+        external_user_ids: Sequence[str] | None = None,
+        user_aliases: Sequence[Mapping[str, str]] | None = None,
+        segment_id: str | None = None,
+        audience: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        campaign_id: str | None = None,
+        send_id: str | None = None,
+        override_frequency_capping: bool | None = None,
+        recipient_subscription_state: str | None = None,
+    ) -> BrazeResponse:
+        """``POST /messages/send``: send message content given in the request, now."""
+        return self._post(
+            ep.SEND_MESSAGE,
+            compact(
+                broadcast=broadcast,
+                external_user_ids=external_user_ids,
+                user_aliases=user_aliases,
+                segment_id=segment_id,
+                audience=audience,
+                campaign_id=campaign_id,
+                send_id=send_id,
+                override_frequency_capping=override_frequency_capping,
+                recipient_subscription_state=recipient_subscription_state,
+                messages=messages,
+            ),
+        )
+
+    def trigger_campaign(
+        self,
+        *,
+        campaign_id: str,
+        send_id: str | None = None,
+        trigger_properties: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        audience: Mapping[str, Any] | None = None,
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        attachments: Sequence[Mapping[str, Any]] | None = None,
+    ) -> BrazeResponse:
+        """``POST /campaigns/trigger/send``: trigger an API-triggered campaign now."""
+        return self._post(
+            ep.TRIGGER_CAMPAIGN,
+            compact(
+                campaign_id=campaign_id,
+                send_id=send_id,
+                trigger_properties=trigger_properties,
+                broadcast=broadcast,
+                audience=audience,
+                recipients=recipients,
+                attachments=attachments,
+            ),
+        )
+
+    def trigger_canvas(
+        self,
+        *,
+        canvas_id: str,
+        context: Mapping[str, Any] | None = None,
+        canvas_entry_properties: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        audience: Mapping[str, Any] | None = None,
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+    ) -> BrazeResponse:
+        """``POST /canvas/trigger/send``: trigger an API-triggered Canvas now.
+
+        ``canvas_entry_properties`` is the older name of ``context``; both are sent as given.
+        """
+        return self._post(
+            ep.TRIGGER_CANVAS,
+            compact(
+                canvas_id=canvas_id,
+                context=context,
+                canvas_entry_properties=canvas_entry_properties,
+                broadcast=broadcast,
+                audience=audience,
+                recipients=recipients,
+            ),
+        )
+
+    # -- schedules --------------------------------------------------------------------------
+
+    def create_message_schedule(
+        self,
+        *,
+        schedule: Mapping[str, Any],
+        messages: Mapping[str, Any],
+        external_user_ids: Sequence[str] | None = None,
+        user_aliases: Sequence[Mapping[str, str]] | None = None,
+        segment_id: str | None = None,
+        audience: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        campaign_id: str | None = None,
+        send_id: str | None = None,
+        override_messaging_limits: bool | None = None,
+        recipient_subscription_state: str | None = None,
+    ) -> BrazeResponse:
+        """``POST /messages/schedule/create``: schedule message content for later."""
+        return self._post(
+            ep.CREATE_MESSAGE_SCHEDULE,
+            compact(
+                broadcast=broadcast,
+                external_user_ids=external_user_ids,
+                user_aliases=user_aliases,
+                segment_id=segment_id,
+                audience=audience,
+                campaign_id=campaign_id,
+                send_id=send_id,
+                override_messaging_limits=override_messaging_limits,
+                recipient_subscription_state=recipient_subscription_state,
+                schedule=schedule,
+                messages=messages,
+            ),
+        )
+
+    def update_message_schedule(
+        self,
+        *,
+        schedule_id: str,
+        schedule: Mapping[str, Any] | None = None,
+        messages: Mapping[str, Any] | None = None,
+    ) -> BrazeResponse:
+        """``POST /messages/schedule/update``: replace a message schedule's time and/or messages."""
+        return self._post(
+            ep.UPDATE_MESSAGE_SCHEDULE, compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
+        )
+
+    def delete_message_schedule(self, *, schedule_id: str) -> BrazeResponse:
+        """``POST /messages/schedule/delete``: cancel a scheduled message."""
+        return self._post(ep.DELETE_MESSAGE_SCHEDULE, {"schedule_id": schedule_id})
+
+    def create_campaign_schedule(
+        self,
+        *,
+        campaign_id: str,
+        schedule: Mapping[str, Any],
+        send_id: str | None = None,
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        audience: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        trigger_properties: Mapping[str, Any] | None = None,
+    ) -> BrazeResponse:
+        """``POST /campaigns/trigger/schedule/create``: schedule an API-triggered campaign."""
+        return self._post(
+            ep.CREATE_CAMPAIGN_SCHEDULE,
+            compact(
+                campaign_id=campaign_id,
+                send_id=send_id,
+                recipients=recipients,
+                audience=audience,
+                broadcast=broadcast,
+                trigger_properties=trigger_properties,
+                schedule=schedule,
+            ),
+        )
+
+    def update_campaign_schedule(
+        self, *, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]
+    ) -> BrazeResponse:
+        """``POST /campaigns/trigger/schedule/update``: replace a campaign schedule entirely."""
+        return self._post(
+            ep.UPDATE_CAMPAIGN_SCHEDULE,
+            {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule},
+        )
+
+    def delete_campaign_schedule(self, *, campaign_id: str, schedule_id: str) -> BrazeResponse:
+        """``POST /campaigns/trigger/schedule/delete``: cancel a scheduled campaign."""
+        return self._post(ep.DELETE_CAMPAIGN_SCHEDULE, {"campaign_id": campaign_id, "schedule_id": schedule_id})
+
+    def create_canvas_schedule(
+        self,
+        *,
+        canvas_id: str,
+        schedule: Mapping[str, Any],
+        recipients: Sequence[Mapping[str, Any]] | None = None,
+        audience: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        context: Mapping[str, Any] | None = None,
+        canvas_entry_properties: Mapping[str, Any] | None = None,
+    ) -> BrazeResponse:
+        """``POST /canvas/trigger/schedule/create``: schedule an API-triggered Canvas."""
+        return self._post(
+            ep.CREATE_CANVAS_SCHEDULE,
+            compact(
+                canvas_id=canvas_id,
+                recipients=recipients,
+                audience=audience,
+                broadcast=broadcast,
+                context=context,
+                canvas_entry_properties=canvas_entry_properties,
+                schedule=schedule,
+            ),
+        )
+
+    def update_canvas_schedule(self, *, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> BrazeResponse:
+        """``POST /canvas/trigger/schedule/update``: replace a Canvas schedule entirely."""
+        return self._post(
+            ep.UPDATE_CANVAS_SCHEDULE, {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
+        )
+
+    def delete_canvas_schedule(self, *, canvas_id: str, schedule_id: str) -> BrazeResponse:
+        """``POST /canvas/trigger/schedule/delete``: cancel a scheduled Canvas."""
+        return self._post(ep.DELETE_CANVAS_SCHEDULE, {"canvas_id": canvas_id, "schedule_id": schedule_id})
+
+    # -- send ids and scheduled broadcasts --------------------------------------------------
+
+    def create_send_id(self, *, campaign_id: str, send_id: str | None = None) -> BrazeResponse:
+        """``POST /sends/id/create``: create a send id for analytics (100 a day per workspace)."""
+        return self._post(ep.CREATE_SEND_ID, compact(campaign_id=campaign_id, send_id=send_id))
+
+    def get_scheduled_broadcasts(self, *, end_time: datetime | str) -> BrazeResponse:
+        """``GET /messages/scheduled_broadcasts``: dashboard-scheduled campaigns and Canvases.
+
+        :param end_time: list broadcasts due before this time (Braze treats it as midnight UTC of
+            its date); a datetime or an ISO 8601 string.
+        """
+        return self.request(
+            ep.SCHEDULED_BROADCASTS.method,
+            ep.SCHEDULED_BROADCASTS.path,
+            params={"end_time": format_end_time(end_time)},
+        )
+
+    # -- connection test --------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make a cheap read-only call and turn the answer into advice for the UI and CLI."""
+        try:
+            params = self.params
+        except BrazeConfigurationError as err:
+            return False, str(err)
+        probe = BrazeHook(
+            self.braze_conn_id, settings={**self._settings_overrides, "max_retries": 1, "retry_deadline": 30}
+        )
+        try:
+            probe.get_scheduled_broadcasts(end_time=datetime.now(timezone.utc) + timedelta(days=1))
+        except BrazeAuthenticationError:
+            return False, advice_for_status(401, ep.SCHEDULED_BROADCASTS.path, params) + "."
+        except BrazePermissionError:
+            return False, (
+                "The REST API key is valid but lacks the 'messages.schedule_broadcasts' permission, which "
+                "the connection test and BrazeScheduledBroadcastSensor use. Sends may still work if the "
+                "key has their permissions (messages.send, campaigns.trigger.send, canvas.trigger.send, "
+                "the schedule permissions, sends.id.create)."
+            )
+        except BrazeError as err:
+            return False, str(err)
+        finally:
+            probe.close()
+        return True, f"Connected to Braze {params.instance_label}: the REST API key is valid."
+
+
+def format_end_time(end_time: datetime | str) -> str:
+    """Format ``end_time`` for ``/messages/scheduled_broadcasts`` (ISO 8601, UTC for aware times)."""
+    if isinstance(end_time, str):
+        return end_time
+    if end_time.tzinfo is not None:
+        end_time = end_time.astimezone(timezone.utc)
+        return end_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return end_time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _short_reason(error: BaseException) -> str:
+    if isinstance(error, BrazeAPIError):
+        return f"HTTP {error.status} {error.message}"[:160]
+    return type(error).__name__
+

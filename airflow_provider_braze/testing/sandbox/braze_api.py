@@ -1,0 +1,254 @@
+"""The sandbox's Braze endpoints: validate like Braze, then take effect and answer like Braze.
+
+Each handler takes the parsed JSON body (or query) and returns ``(status, answer)``; it raises
+:class:`~airflow_provider_braze.testing.sandbox.validation.Rejection` before any effect when the
+request breaks a rule.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, time, timezone
+from typing import Any
+
+from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.testing.sandbox.config import SandboxConfig
+from airflow_provider_braze.testing.sandbox.state import SandboxState, StoredSchedule
+from airflow_provider_braze.testing.sandbox.validation import (
+    Rejection,
+    bad_request,
+    check_bool,
+    check_broadcast_targets,
+    check_messages,
+    check_properties,
+    check_recipients,
+    check_required_string,
+    check_schedule,
+    check_send_id,
+    check_user_list,
+    parse_time,
+)
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def new_dispatch_id() -> str:
+    """A 32-hex dispatch id, as Braze returns."""
+    return uuid.uuid4().hex
+
+
+def recipient_key(recipient: dict[str, Any]) -> str:
+    """The identifier a delivery is counted under, e.g. ``external_user_id:u1``."""
+    if recipient.get("external_user_id"):
+        return f"external_user_id:{recipient['external_user_id']}"
+    if recipient.get("user_alias"):
+        alias = recipient["user_alias"]
+        return f"user_alias:{alias['alias_label']}:{alias['alias_name']}"
+    if recipient.get("braze_id"):
+        return f"braze_id:{recipient['braze_id']}"
+    return f"email:{recipient.get('email')}"
+
+
+def is_broadcast_style(body: dict[str, Any]) -> bool:
+    """A send that targets a segment or audience rather than listed users (the 250/min budget)."""
+    listed = body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases")
+    return bool(body.get("broadcast")) or (not listed and (body.get("segment_id") or body.get("audience")))
+
+
+class BrazeAPI:
+    """The endpoint handlers of one sandbox.
+
+    :param state: the sandbox's memory.
+    :param config: the sandbox's knobs.
+    """
+
+    def __init__(self, state: SandboxState, config: SandboxConfig) -> None:
+        self.state = state
+        self.config = config
+        self.routes: dict[tuple[str, str], Callable[[dict[str, Any], datetime], Answer]] = {
+            ("POST", ep.SEND_MESSAGE.path): self.send_message,
+            ("POST", ep.TRIGGER_CAMPAIGN.path): self.trigger_campaign,
+            ("POST", ep.TRIGGER_CANVAS.path): self.trigger_canvas,
+            ("POST", ep.CREATE_MESSAGE_SCHEDULE.path): self.create_message_schedule,
+            ("POST", ep.UPDATE_MESSAGE_SCHEDULE.path): self.update_message_schedule,
+            ("POST", ep.DELETE_MESSAGE_SCHEDULE.path): self.delete_message_schedule,
+            ("POST", ep.CREATE_CAMPAIGN_SCHEDULE.path): self.create_campaign_schedule,
+            ("POST", ep.UPDATE_CAMPAIGN_SCHEDULE.path): self.update_campaign_schedule,
+            ("POST", ep.DELETE_CAMPAIGN_SCHEDULE.path): self.delete_campaign_schedule,
+            ("POST", ep.CREATE_CANVAS_SCHEDULE.path): self.create_canvas_schedule,
+            ("POST", ep.UPDATE_CANVAS_SCHEDULE.path): self.update_canvas_schedule,
+            ("POST", ep.DELETE_CANVAS_SCHEDULE.path): self.delete_canvas_schedule,
+            ("POST", ep.CREATE_SEND_ID.path): self.create_send_id,
+            ("GET", ep.SCHEDULED_BROADCASTS.path): self.scheduled_broadcasts,
+        }
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _success(self, extra: dict[str, Any], *, status: int = 201) -> Answer:
+        body = {**extra, "message": "success"}
+        if self.config.minor_errors and "dispatch_id" in extra:
+            body["errors"] = list(self.config.minor_errors)
+        return status, body
+
+    def _deliver(self, path: str, keys: list[str]) -> None:
+        self.state.record_delivery(path, keys)
+
+    # -- /messages/send -----------------------------------------------------------------------
+
+    def _check_message_request(self, body: dict[str, Any]) -> list[str]:
+        listed = check_user_list(body)
+        check_broadcast_targets(body, listed=listed > 0, broadcast_alone_targets=False)
+        check_send_id(body)
+        for flag in ("override_frequency_capping", "override_messaging_limits"):
+            check_bool(body, flag)
+        if "campaign_id" in body and (not isinstance(body["campaign_id"], str) or not body["campaign_id"]):
+            raise Rejection(400, "Invalid Campaign ID", "campaign_id must be a non-empty string")
+        check_messages(body)
+        keys = [f"external_user_id:{i}" for i in body.get("external_user_ids") or []]
+        keys += [f"user_alias:{a['alias_label']}:{a['alias_name']}" for a in body.get("user_aliases") or []]
+        return keys or [f"broadcast:{body.get('segment_id') or 'audience'}"]
+
+    def send_message(self, body: dict[str, Any], now: datetime) -> Answer:
+        keys = self._check_message_request(body)
+        self._deliver(ep.SEND_MESSAGE.path, keys)
+        extra: dict[str, Any] = {"dispatch_id": new_dispatch_id()}
+        if body.get("broadcast") and body.get("campaign_id") and not body.get("send_id"):
+            extra["send_id"] = f"sandbox-{uuid.uuid4().hex[:12]}"
+        return self._success(extra)
+
+    # -- triggers -----------------------------------------------------------------------------
+
+    def _check_campaign_request(self, body: dict[str, Any]) -> list[str]:
+        check_required_string(body, "campaign_id")
+        if "segment_id" in body:
+            raise bad_request(
+                "segment_id is not supported here: target the campaign's dashboard segment with broadcast, "
+                "or filter with audience"
+            )
+        check_send_id(body)
+        check_properties(body.get("trigger_properties"), "trigger_properties")
+        if "attachments" in body and not isinstance(body["attachments"], list):
+            raise bad_request("attachments must be an array")
+        recipients = check_recipients(body, "trigger_properties")
+        check_broadcast_targets(body, listed=bool(recipients), broadcast_alone_targets=True)
+        return [recipient_key(r) for r in recipients] or [f"broadcast:{body['campaign_id']}"]
+
+    def _check_canvas_request(self, body: dict[str, Any]) -> list[str]:
+        check_required_string(body, "canvas_id")
+        if "segment_id" in body:
+            raise bad_request("segment_id is not supported here: use broadcast or audience")
+        check_properties(body.get("context"), "context")
+        check_properties(body.get("canvas_entry_properties"), "canvas_entry_properties")
+        recipients = check_recipients(body, "context")
+        for index, recipient in enumerate(recipients):
+            check_properties(recipient.get("canvas_entry_properties"), f"recipients[{index}].canvas_entry_properties")
+        check_broadcast_targets(body, listed=bool(recipients), broadcast_alone_targets=True)
+        return [recipient_key(r) for r in recipients] or [f"broadcast:{body['canvas_id']}"]
+
+    def trigger_campaign(self, body: dict[str, Any], now: datetime) -> Answer:
+        keys = self._check_campaign_request(body)
+        self._deliver(ep.TRIGGER_CAMPAIGN.path, keys)
+        return self._success({"dispatch_id": new_dispatch_id()})
+
+    def trigger_canvas(self, body: dict[str, Any], now: datetime) -> Answer:
+        keys = self._check_canvas_request(body)
+        extra: dict[str, Any] = {"dispatch_id": new_dispatch_id()}
+        if body["canvas_id"] in self.config.paused_canvas_ids:
+            extra["notice"] = "The Canvas is paused. Resume the Canvas to ensure trigger requests will take effect."
+        else:
+            self._deliver(ep.TRIGGER_CANVAS.path, keys)
+        return self._success(extra)
+
+    # -- schedules ----------------------------------------------------------------------------
+
+    def _store_schedule(self, path: str, kind: str, owner: str | None, body: dict[str, Any], keys: list[str]) -> Answer:
+        schedule_id = uuid.uuid4().hex
+        dispatch_id = new_dispatch_id()
+        self.state.schedules[schedule_id] = StoredSchedule(schedule_id, kind, owner, dict(body), dispatch_id)
+        self._deliver(path, keys)
+        return self._success({"dispatch_id": dispatch_id, "schedule_id": schedule_id})
+
+    def _find_schedule(self, body: dict[str, Any], kind: str, owner_field: str | None) -> StoredSchedule:
+        schedule_id = check_required_string(body, "schedule_id")
+        owner = check_required_string(body, owner_field) if owner_field else None
+        stored = self.state.schedules.get(schedule_id)
+        if stored is None or stored.kind != kind or stored.owner_id != owner:
+            raise bad_request(f"schedule_id {schedule_id} is not a {kind} schedule that exists", message="Invalid schedule_id")
+        return stored
+
+    def create_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        check_schedule(body, now)
+        keys = self._check_message_request(body)
+        return self._store_schedule(ep.CREATE_MESSAGE_SCHEDULE.path, "messages", None, body, keys)
+
+    def update_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        stored = self._find_schedule(body, "messages", None)
+        if "schedule" not in body and "messages" not in body:
+            raise bad_request("one of schedule or messages is required")
+        check_schedule(body, now, required=False)
+        if "messages" in body:
+            check_messages({**body, **({"campaign_id": stored.body["campaign_id"]} if "campaign_id" in stored.body else {})})
+        for field in ("schedule", "messages"):
+            if field in body:
+                stored.body[field] = body[field]
+        stored.updates += 1
+        return self._success({})
+
+    def _delete(self, stored: StoredSchedule) -> Answer:
+        del self.state.schedules[stored.schedule_id]
+        self.state.deleted_schedules[stored.schedule_id] = stored
+        return self._success({})
+
+    def delete_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        return self._delete(self._find_schedule(body, "messages", None))
+
+    def create_campaign_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        check_schedule(body, now)
+        keys = self._check_campaign_request(body)
+        return self._store_schedule(ep.CREATE_CAMPAIGN_SCHEDULE.path, "campaign", body["campaign_id"], body, keys)
+
+    def _update_whole_schedule(self, body: dict[str, Any], now: datetime, kind: str, owner_field: str) -> Answer:
+        stored = self._find_schedule(body, kind, owner_field)
+        check_schedule(body, now)
+        stored.body["schedule"] = body["schedule"]  # replaces the whole schedule, as Braze does
+        stored.updates += 1
+        return self._success({})
+
+    def update_campaign_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        return self._update_whole_schedule(body, now, "campaign", "campaign_id")
+
+    def delete_campaign_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        return self._delete(self._find_schedule(body, "campaign", "campaign_id"))
+
+    def create_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        check_schedule(body, now)
+        keys = self._check_canvas_request(body)
+        return self._store_schedule(ep.CREATE_CANVAS_SCHEDULE.path, "canvas", body["canvas_id"], body, keys)
+
+    def update_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        return self._update_whole_schedule(body, now, "canvas", "canvas_id")
+
+    def delete_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
+        return self._delete(self._find_schedule(body, "canvas", "canvas_id"))
+
+    # -- send ids and scheduled broadcasts ----------------------------------------------------
+
+    def create_send_id(self, body: dict[str, Any], now: datetime) -> Answer:
+        campaign_id = check_required_string(body, "campaign_id")
+        check_send_id(body)
+        send_id = body.get("send_id") or f"sandbox-{uuid.uuid4().hex[:16]}"
+        if (campaign_id, send_id) not in self.state.send_ids:
+            window = self.state.window("send_id", self.config.send_ids_per_day, 86_400)
+            allowed, _, _ = window.take(now.timestamp())
+            if not allowed:
+                raise Rejection(429, "Rate Limited", f"more than {self.config.send_ids_per_day} send ids today")
+            self.state.send_ids[(campaign_id, send_id)] = now.isoformat()
+        return self._success({"send_id": send_id})
+
+    def scheduled_broadcasts(self, query: dict[str, Any], now: datetime) -> Answer:
+        if "end_time" not in query:
+            raise bad_request("end_time is required")
+        end = parse_time(query["end_time"], "end_time")
+        cutoff = datetime.combine(end.date(), time(0, 0), tzinfo=timezone.utc)  # Braze: midnight UTC
+        return 200, {"scheduled_broadcasts": self.state.due_broadcasts(now, cutoff)}

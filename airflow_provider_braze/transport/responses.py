@@ -1,0 +1,206 @@
+"""Braze's response envelope, turned into a result or an error.
+
+* 2xx ``{"message": "success"}`` → :class:`BrazeResponse`;
+* 202 ``{"message": "queued"}`` → accepted (``queued=True``), not an error;
+* ``success`` with a non-empty ``errors`` list → partial success (``minor_errors``);
+* 4xx/5xx → a :class:`~airflow_provider_braze.exceptions.BrazeAPIError` subclass;
+* a body that is not JSON (a gateway's HTML page) → a clear error, never a ``JSONDecodeError``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_braze.exceptions import (
+    BrazeAPIError,
+    BrazeError,
+    BrazeInvalidResponseError,
+    BrazeRateLimitError,
+    BrazeTransportError,
+    BrazeUnknownOutcomeError,
+    error_class_for_status,
+)
+from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.retry_policy import UNKNOWN_OUTCOME_STATUSES
+
+_TAGS = re.compile(r"<[^>]+>")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class BrazeResponse:
+    """A successful (2xx) Braze answer.
+
+    :param status: the HTTP status (200, 201 or 202).
+    :param endpoint: the endpoint path that answered.
+    :param body: the parsed JSON body.
+    :param rate_limit: the ``X-RateLimit-*`` headers of the response.
+    :param attempts: how many attempts the request took.
+    """
+
+    status: int
+    endpoint: str
+    body: dict[str, Any]
+    rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
+    attempts: int = 1
+
+    @property
+    def message(self) -> str:
+        """Braze's ``message`` (``success`` or ``queued``)."""
+        return str(self.body.get("message", ""))
+
+    @property
+    def queued(self) -> bool:
+        """True for 202 ``queued``: Braze accepted the request and will process it later."""
+        return self.status == 202 or self.message == "queued"
+
+    @property
+    def minor_errors(self) -> list[Any]:
+        """Braze's non-fatal ``errors``; messages not affected by them were still sent."""
+        errors = self.body.get("errors") or []
+        return list(errors) if isinstance(errors, list) else [errors]
+
+    @property
+    def dispatch_id(self) -> str | None:
+        """The ``dispatch_id`` of a send or schedule."""
+        return self.body.get("dispatch_id")
+
+    @property
+    def schedule_id(self) -> str | None:
+        """The ``schedule_id`` of a created schedule."""
+        return self.body.get("schedule_id")
+
+    @property
+    def send_id(self) -> str | None:
+        """The ``send_id`` of ``/sends/id/create`` or of a tracked broadcast."""
+        return self.body.get("send_id")
+
+    @property
+    def notice(self) -> str | None:
+        """Braze's ``notice`` (e.g. the Canvas is paused and nothing will be sent)."""
+        return self.body.get("notice")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return a field of the body."""
+        return self.body.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the body (a JSON-serialisable dict, fit for XCom)."""
+        return dict(self.body)
+
+
+def _snippet(text: str, limit: int = 120) -> str:
+    cleaned = _SPACES.sub(" ", _TAGS.sub(" ", text)).strip()
+    return cleaned[:limit] + ("..." if len(cleaned) > limit else "")
+
+
+def parse_body(text: str) -> dict[str, Any] | None:
+    """Return the JSON object in ``text``, or None when it is not a JSON object."""
+    try:
+        body = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def build_error(
+    *,
+    status: int,
+    method: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    text: str,
+    advice: str = "",
+) -> BrazeAPIError:
+    """Turn a non-2xx answer into the matching :class:`BrazeAPIError` subclass."""
+    body = parse_body(text)
+    if body is None:
+        kind = _content_type(headers) or "no content type"
+        message = f"the answer was not Braze JSON ({kind}): {_snippet(text) or '<empty body>'}"
+        errors: list[Any] = []
+    else:
+        message = str(body.get("message") or body.get("error") or "no message")
+        raw_errors = body.get("errors") or []
+        errors = list(raw_errors) if isinstance(raw_errors, list) else [raw_errors]
+    if status in UNKNOWN_OUTCOME_STATUSES and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        return BrazeUnknownOutcomeError(
+            status=status,
+            method=method,
+            endpoint=endpoint,
+            message=message,
+            errors=errors,
+            advice=advice
+            or "Braze may have processed the request, so the message may have been sent; it was not retried",
+        )
+    if status == 429:
+        return BrazeRateLimitError(
+            reset_at=RateLimitInfo.from_headers(headers).reset_at,
+            status=status,
+            method=method,
+            endpoint=endpoint,
+            message=message,
+            errors=errors,
+            advice=advice,
+        )
+    cls = error_class_for_status(status)
+    return cls(status=status, method=method, endpoint=endpoint, message=message, errors=errors, advice=advice)
+
+
+def parse_success(
+    *, status: int, method: str, endpoint: str, headers: Mapping[str, str], text: str, attempts: int
+) -> BrazeResponse:
+    """Turn a 2xx answer into a :class:`BrazeResponse` (or an error if the body is unusable)."""
+    body = parse_body(text)
+    if body is None:
+        sent = "" if method.upper() == "GET" else " Braze accepted the request, so it may have been sent."
+        raise BrazeInvalidResponseError(
+            status=status,
+            method=method,
+            endpoint=endpoint,
+            message=f"the answer was not Braze JSON ({_content_type(headers) or 'no content type'}): "
+            f"{_snippet(text) or '<empty body>'}",
+            advice=sent.strip(),
+        )
+    return BrazeResponse(
+        status=status,
+        endpoint=endpoint,
+        body=body,
+        rate_limit=RateLimitInfo.from_headers(headers),
+        attempts=attempts,
+    )
+
+
+def _content_type(headers: Mapping[str, str]) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == "content-type":
+            return value.split(";")[0].strip()
+    return None
+
+
+def build_transport_error(
+    *, reason: str, outcome_unknown: bool, method: str, endpoint: str, attempts: int, base_url: str
+) -> BrazeError:
+    """The error for a request that got no HTTP answer (refused, timed out, dropped).
+
+    :param reason: the exception's class name (never its text, which may hold the URL's query).
+    :param outcome_unknown: True when the request was sent before the failure.
+    """
+    if outcome_unknown and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        return BrazeUnknownOutcomeError(
+            status=0,
+            method=method,
+            endpoint=endpoint,
+            message=f"no answer after the request was sent ({reason})",
+            advice="Braze may have processed the request, so the message may have been sent; it was not "
+            "retried, because Braze has no idempotency key",
+        )
+    return BrazeTransportError(
+        f"Braze {method} {endpoint} could not be delivered to {base_url} after {attempts} attempt(s): {reason}"
+    )

@@ -1,0 +1,16 @@
+"""Airflow version flags (the pattern official providers copy into each package)."""
+
+from __future__ import annotations
+
+
+def _airflow_version_tuple() -> tuple[int, int, int]:
+    from packaging.version import Version
+
+    from airflow import __version__
+
+    release = Version(Version(__version__).base_version).release
+    major, minor, micro = (tuple(release) + (0, 0, 0))[:3]
+    return major, minor, micro
+
+
+AIRFLOW_V_3_0_PLUS: bool = _airflow_version_tuple() >= (3, 0, 0)
