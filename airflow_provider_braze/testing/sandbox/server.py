@@ -86,7 +86,9 @@ class BrazeSandbox:
 
         self._server = ThreadingHTTPServer((self._host, self._port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="braze-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="braze-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
