@@ -46,3 +46,31 @@ def logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]):
 
     text.buffer = ""  # type: ignore[attr-defined]
     return text
+
+
+@pytest.fixture(scope="session")
+def airflow_cli(tmp_path_factory: pytest.TempPathFactory):
+    """Run the ``airflow`` CLI of this environment in a fresh, migrated AIRFLOW_HOME (once per session)."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    home = tmp_path_factory.mktemp("airflow-home")
+    airflow = shutil.which("airflow", path=str(Path(sys.executable).parent)) or "airflow"
+    base_env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).parent.parent / "example_dags"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+    migrated = subprocess.run([airflow, "db", "migrate"], env=base_env, capture_output=True, text=True, timeout=300)
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [airflow, *args], env={**base_env, **(env or {})}, capture_output=True, text=True, timeout=timeout
+        )
+
+    return run

@@ -1,0 +1,89 @@
+"""Provider registration: the metadata is valid and Airflow discovers the provider and its connection type."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from airflow_provider_braze.get_provider_info import get_provider_info
+
+
+def test_provider_info_is_valid_against_airflows_schema():
+    import jsonschema
+
+    import airflow
+
+    schema_file = resources.files(airflow) / "provider_info.schema.json"
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_declared_module_imports_and_the_hook_class_exists():
+    import importlib
+
+    info = get_provider_info()
+    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for e in info.get(kind, []) for m in e["python-modules"]]
+    assert modules
+    for module in modules:
+        importlib.import_module(module)
+    module_name, _, class_name = info["connection-types"][0]["hook-class-name"].rpartition(".")
+    hook = getattr(importlib.import_module(module_name), class_name)
+    assert (hook.conn_type, hook.default_conn_name) == ("braze", "braze_default")
+    for link in info.get("extra-links", []):
+        module_name, _, class_name = link.rpartition(".")
+        getattr(importlib.import_module(module_name), class_name)
+
+
+def test_providers_manager_knows_the_braze_connection_type():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert "airflow-provider-braze" in manager.providers
+    hook_info = manager.hooks["braze"]
+    assert hook_info is not None
+    assert hook_info.hook_class_name == "airflow_provider_braze.hooks.braze.BrazeHook"
+    behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+    assert behaviour["relabeling"] == {"host": "REST endpoint", "password": "REST API key"}
+
+
+def test_airflow2_field_behaviour_matches_the_declarative_one():
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    declared = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+    legacy = BrazeHook.get_ui_field_behaviour()
+    assert legacy["hidden_fields"] == declared["hidden-fields"]
+    assert legacy["relabeling"] == declared["relabeling"]
+
+
+@pytest.mark.e2e
+def test_airflow_providers_list_shows_the_provider(airflow_cli):
+    result = airflow_cli("providers", "list")
+    assert result.returncode == 0, result.stderr
+    assert "airflow-provider-braze" in result.stdout
+
+
+@pytest.mark.e2e
+def test_airflow_connections_test_succeeds_against_the_sandbox(airflow_cli, braze_sandbox):
+    result = airflow_cli("connections", "test", "braze_default", env=braze_sandbox.airflow_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Connection success" in result.stdout
+    [request] = braze_sandbox.requests
+    assert (request.method, request.path, request.status) == ("GET", "/messages/scheduled_broadcasts", 200)
+
+
+@pytest.mark.e2e
+def test_airflow_connections_test_explains_a_wrong_key(airflow_cli, braze_sandbox):
+    result = airflow_cli("connections", "test", "braze_default", env=braze_sandbox.airflow_env(api_key="wrong-key-xyz"))
+    output = result.stdout + result.stderr
+    assert "Connection failed" in output
+    assert "another Braze instance" in output and braze_sandbox.url in output
+    assert "wrong-key-xyz" not in output
+
+
+@pytest.mark.e2e
+def test_airflow_connections_test_names_the_missing_permission(airflow_cli, braze_sandbox):
+    braze_sandbox.configure(api_keys={"sends-only": frozenset({"campaigns.trigger.send"})})
+    result = airflow_cli("connections", "test", "braze_default", env=braze_sandbox.airflow_env(api_key="sends-only"))
+    assert "messages.schedule_broadcasts" in result.stdout + result.stderr
