@@ -15,7 +15,7 @@ VENV3 := .venv/airflow3
 DEMO_HOME := .airflow-home-demo
 PIP := python -m pip install --quiet --disable-pip-version-check
 # This workplace's pip config lists local index folders that may not exist; hide only that noise.
-QUIET_PIP := grep -v "^WARNING: Location 'file:" || true
+QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
 PYTEST_ARGS ?=
 
 .PHONY: help demo test test-airflow2 test-airflow3 lint bench venvs clean

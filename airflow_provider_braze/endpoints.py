@@ -35,12 +35,8 @@ DELETE_MESSAGE_SCHEDULE = Endpoint("POST", "/messages/schedule/delete", "message
 CREATE_CAMPAIGN_SCHEDULE = Endpoint(
     "POST", "/campaigns/trigger/schedule/create", "campaigns.trigger.schedule.create", "send"
 )
-UPDATE_CAMPAIGN_SCHEDULE = Endpoint(
-    "POST", "/campaigns/trigger/schedule/update", "campaigns.trigger.schedule.update"
-)
-DELETE_CAMPAIGN_SCHEDULE = Endpoint(
-    "POST", "/campaigns/trigger/schedule/delete", "campaigns.trigger.schedule.delete"
-)
+UPDATE_CAMPAIGN_SCHEDULE = Endpoint("POST", "/campaigns/trigger/schedule/update", "campaigns.trigger.schedule.update")
+DELETE_CAMPAIGN_SCHEDULE = Endpoint("POST", "/campaigns/trigger/schedule/delete", "campaigns.trigger.schedule.delete")
 CREATE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/create", "canvas.trigger.schedule.create", "send")
 UPDATE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/update", "canvas.trigger.schedule.update")
 DELETE_CANVAS_SCHEDULE = Endpoint("POST", "/canvas/trigger/schedule/delete", "canvas.trigger.schedule.delete")

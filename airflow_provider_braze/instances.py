@@ -120,8 +120,10 @@ def _dashboard_advice(host: str) -> str | None:
                 f"'{host}' is the Braze dashboard of instance {instance.name}, not its REST endpoint: "
                 f"use {instance.rest_url} (or just '{instance.name}')."
             )
-    return f"'{host}' is a Braze dashboard host, not a REST endpoint: use the REST endpoint shown under " \
+    return (
+        f"'{host}' is a Braze dashboard host, not a REST endpoint: use the REST endpoint shown under "
         "Settings > APIs and Identifiers in the dashboard (it starts with https://rest.)."
+    )
 
 
 def resolve_rest_endpoint(host: str | None, *, port: int | None = None) -> str:
@@ -174,9 +176,9 @@ def resolve_rest_endpoint(host: str | None, *, port: int | None = None) -> str:
             f"The Braze REST endpoint must use https:// (got '{scheme}://{hostname}'); plain http is only "
             "accepted for loopback hosts such as the local sandbox."
         )
-    rest = _REST_HOST.match(hostname)
-    if rest:
-        cluster, tld = rest.group("cluster"), rest.group("tld")
+    rest_match = _REST_HOST.match(hostname)
+    if rest_match:
+        cluster, tld = rest_match.group("cluster"), rest_match.group("tld")
         known = instance_by_name(cluster)
         if known is None:
             raise BrazeEndpointError(

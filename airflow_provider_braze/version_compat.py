@@ -4,12 +4,11 @@ from __future__ import annotations
 
 
 def _airflow_version_tuple() -> tuple[int, int, int]:
+    from airflow import __version__
     from packaging.version import Version
 
-    from airflow import __version__
-
     release = Version(Version(__version__).base_version).release
-    major, minor, micro = (tuple(release) + (0, 0, 0))[:3]
+    major, minor, micro = ((*tuple(release), 0, 0, 0))[:3]
     return major, minor, micro
 
 

@@ -11,9 +11,8 @@ from airflow_provider_braze.get_provider_info import get_provider_info
 
 
 def test_provider_info_is_valid_against_airflows_schema():
-    import jsonschema
-
     import airflow
+    import jsonschema
 
     schema_file = resources.files(airflow) / "provider_info.schema.json"
     schema = json.loads(schema_file.read_text())
@@ -24,7 +23,12 @@ def test_every_declared_module_imports_and_the_hook_class_exists():
     import importlib
 
     info = get_provider_info()
-    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for e in info.get(kind, []) for m in e["python-modules"]]
+    modules = [
+        m
+        for kind in ("hooks", "operators", "sensors", "triggers")
+        for e in info.get(kind, [])
+        for m in e["python-modules"]
+    ]
     assert modules
     for module in modules:
         importlib.import_module(module)
@@ -78,7 +82,8 @@ def test_airflow_connections_test_explains_a_wrong_key(airflow_cli, braze_sandbo
     result = airflow_cli("connections", "test", "braze_default", env=braze_sandbox.airflow_env(api_key="wrong-key-xyz"))
     output = result.stdout + result.stderr
     assert "Connection failed" in output
-    assert "another Braze instance" in output and braze_sandbox.url in output
+    assert "another Braze instance" in output
+    assert braze_sandbox.url in output
     assert "wrong-key-xyz" not in output
 
 

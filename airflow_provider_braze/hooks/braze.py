@@ -10,10 +10,10 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-
 from airflow.providers.common.compat.sdk import mask_secret
 from airflow.providers.http.hooks.http import HttpHook
+from requests.adapters import HTTPAdapter
+
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import (
     BrazeAPIError,
@@ -562,4 +562,3 @@ def _short_reason(error: BaseException) -> str:
     if isinstance(error, BrazeAPIError):
         return f"HTTP {error.status} {error.message}"[:160]
     return type(error).__name__
-

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import BrazeError
 from airflow_provider_braze.hooks.braze import advice_for_status, format_end_time
@@ -118,7 +118,12 @@ class BrazeAsyncHook(BaseHook):
                     self.last_rate_limit = RateLimitInfo.from_headers(headers)
                     if 200 <= status < 300:
                         return parse_success(
-                            status=status, method=method, endpoint=endpoint, headers=headers, text=text, attempts=attempt
+                            status=status,
+                            method=method,
+                            endpoint=endpoint,
+                            headers=headers,
+                            text=text,
+                            attempts=attempt,
                         )
                     outcome = classify_status(status)
                     error = build_error(

@@ -51,9 +51,7 @@ def may_retry(outcome: Outcome, method: str, *, retry_unknown_outcome: bool) -> 
     return False
 
 
-def backoff_delay(
-    retry_number: int, *, base: float, cap: float, rand: Callable[[], float] = random.random
-) -> float:
+def backoff_delay(retry_number: int, *, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """Exponential backoff with full jitter: uniform in ``[base/2, min(cap, base * 2**(n-1))]``.
 
     :param retry_number: 1 for the first retry.

@@ -44,10 +44,16 @@ def _schedule_body(days: int = 1) -> dict:
 
 SEND_CALLS = [
     ("send_message", "/messages/send", {"messages": EMAIL, "external_user_ids": ["u1", "u2"]}),
-    ("trigger_campaign", "/campaigns/trigger/send",
-     {"campaign_id": "camp", "recipients": [{"external_user_id": "u1", "trigger_properties": {"sku": "A1"}}]}),
-    ("trigger_canvas", "/canvas/trigger/send",
-     {"canvas_id": "canv", "recipients": [{"external_user_id": "u1", "context": {"tier": "gold"}}]}),
+    (
+        "trigger_campaign",
+        "/campaigns/trigger/send",
+        {"campaign_id": "camp", "recipients": [{"external_user_id": "u1", "trigger_properties": {"sku": "A1"}}]},
+    ),
+    (
+        "trigger_canvas",
+        "/canvas/trigger/send",
+        {"canvas_id": "canv", "recipients": [{"external_user_id": "u1", "context": {"tier": "gold"}}]},
+    ),
 ]
 
 
@@ -84,11 +90,13 @@ def test_one_session_is_reused_across_requests(hook, sandbox):
 def test_message_schedule_create_update_delete(hook, sandbox):
     created = hook.create_message_schedule(schedule=_schedule_body(), messages=EMAIL, external_user_ids=["u1"])
     schedule_id = created.schedule_id
-    assert schedule_id and created.dispatch_id
+    assert schedule_id
+    assert created.dispatch_id
     hook.update_message_schedule(schedule_id=schedule_id, schedule={"time": _in(2)})
     assert sandbox.schedules[schedule_id].body["schedule"] == {"time": _in(2)}
     hook.delete_message_schedule(schedule_id=schedule_id)
-    assert schedule_id not in sandbox.schedules and schedule_id in sandbox.deleted_schedules
+    assert schedule_id not in sandbox.schedules
+    assert schedule_id in sandbox.deleted_schedules
     with pytest.raises(BrazeBadRequestError, match="Invalid schedule_id"):
         hook.delete_message_schedule(schedule_id=schedule_id)
 
@@ -126,7 +134,8 @@ def test_canvas_schedule_create_update_delete(hook, sandbox):
 def test_create_send_id(hook, sandbox):
     assert hook.create_send_id(campaign_id="camp", send_id="spring-sale").send_id == "spring-sale"
     generated = hook.create_send_id(campaign_id="camp").send_id
-    assert generated and generated != "spring-sale"
+    assert generated
+    assert generated != "spring-sale"
 
 
 def test_scheduled_broadcasts_lists_seeded_dashboard_broadcasts(hook, sandbox):
@@ -136,7 +145,8 @@ def test_scheduled_broadcasts_lists_seeded_dashboard_broadcasts(hook, sandbox):
     response = hook.get_scheduled_broadcasts(end_time=datetime.now(timezone.utc) + timedelta(days=7))
     assert [b["id"] for b in response["scheduled_broadcasts"]] == ["b1"]
     [request] = sandbox.requests
-    assert request.method == "GET" and "end_time" in request.query
+    assert request.method == "GET"
+    assert "end_time" in request.query
 
 
 # -- response model -------------------------------------------------------------------------------
@@ -155,7 +165,8 @@ def test_partial_success_is_returned_and_logged_as_a_warning_without_the_errors_
 def test_queued_202_is_accepted_not_an_error(hook, sandbox):
     sandbox.configure(queue_every_n=1)
     response = hook.trigger_campaign(campaign_id="camp", recipients=[{"external_user_id": "u1"}])
-    assert response.status == 202 and response.queued
+    assert response.status == 202
+    assert response.queued
     assert len(sandbox.requests) == 1
 
 
@@ -163,7 +174,8 @@ def test_paused_canvas_notice_is_surfaced(hook, sandbox, logs):
     sandbox.configure(paused_canvas_ids={"canv"})
     response = hook.trigger_canvas(canvas_id="canv", broadcast=True)
     assert "paused" in response.notice
-    assert "Braze notice" in logs() and "paused" in logs()
+    assert "Braze notice" in logs()
+    assert "paused" in logs()
 
 
 # -- error families -------------------------------------------------------------------------------
@@ -196,7 +208,7 @@ def test_403_names_the_missing_permission(braze_sandbox, monkeypatch):
         monkeypatch.setenv(name, value)
     hook = BrazeHook(settings=FAST)
     hook.trigger_campaign(campaign_id="camp", broadcast=True)
-    with pytest.raises(BrazePermissionError, match="'canvas.trigger.send' permission"):
+    with pytest.raises(BrazePermissionError, match=r"'canvas\.trigger\.send' permission"):
         hook.trigger_canvas(canvas_id="canv", broadcast=True)
 
 
@@ -244,7 +256,8 @@ def test_429_with_a_reset_past_the_deadline_raises_rate_limit_error(braze_connec
     braze_connection.rate_limit_burst(1, reset_in=30)
     with pytest.raises(BrazeRateLimitError) as err:
         hook.trigger_campaign(campaign_id="camp", broadcast=True)
-    assert err.value.reset_at and err.value.reset_at > time.time() + 20
+    assert err.value.reset_at
+    assert err.value.reset_at > time.time() + 20
     assert len(braze_connection.requests) == 1
 
 
@@ -253,11 +266,15 @@ def test_sandbox_rate_limit_window_answers_429_with_headers(hook, sandbox):
     session = hook.get_conn()
     statuses = []
     for _ in range(3):
-        r = session.post(f"{sandbox.url}/campaigns/trigger/send", json={"campaign_id": "c", "recipients": [{"external_user_id": "u"}]})
+        r = session.post(
+            f"{sandbox.url}/campaigns/trigger/send",
+            json={"campaign_id": "c", "recipients": [{"external_user_id": "u"}]},
+        )
         statuses.append((r.status_code, r.headers["X-RateLimit-Remaining"]))
         reset = int(r.headers["x-ratelimit-reset"])
     assert statuses == [(201, "1"), (201, "0"), (429, "0")]
-    assert reset % 3600 == 0 and reset > time.time()
+    assert reset % 3600 == 0
+    assert reset > time.time()
 
 
 @pytest.mark.parametrize("status", [502, 503])
@@ -361,7 +378,9 @@ def test_get_requests_retry_unknown_outcomes_because_they_are_idempotent(hook, s
 
 
 def test_instance_names_work_as_the_connection_host(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_BRAZE_DEFAULT", json.dumps({"conn_type": "braze", "host": "EU-02", "password": "k"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BRAZE_DEFAULT", json.dumps({"conn_type": "braze", "host": "EU-02", "password": "k"})
+    )
     assert BrazeHook().params.base_url == "https://rest.fra-02.braze.eu"
     assert BrazeHook().params.instance.name == "EU-02"
 
@@ -382,7 +401,7 @@ def test_a_dashboard_url_as_host_fails_before_any_request_with_advice(monkeypatc
         "AIRFLOW_CONN_BRAZE_DEFAULT",
         json.dumps({"conn_type": "braze", "host": "https://dashboard-03.braze.com", "password": "k"}),
     )
-    with pytest.raises(BrazeConfigurationError, match="use https://rest.iad-03.braze.com"):
+    with pytest.raises(BrazeConfigurationError, match=r"use https://rest\.iad-03\.braze\.com"):
         BrazeHook().trigger_campaign(campaign_id="camp", broadcast=True)
 
 
@@ -407,7 +426,7 @@ def test_the_key_never_appears_in_logs_exceptions_or_output(braze_sandbox, monke
     ):
         try:
             call()
-        except Exception as exc:  # noqa: BLE001 - collecting every error text
+        except Exception as exc:
             texts.append(str(exc))
             texts.append(repr(exc))
     texts.append(repr(hook.params))

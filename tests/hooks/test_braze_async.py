@@ -22,7 +22,9 @@ def _week() -> datetime:
 
 
 def test_scheduled_broadcasts(sandbox):
-    sandbox.add_broadcast(broadcast_id="b1", name="Digest", next_send_time=datetime.now(timezone.utc) + timedelta(hours=2))
+    sandbox.add_broadcast(
+        broadcast_id="b1", name="Digest", next_send_time=datetime.now(timezone.utc) + timedelta(hours=2)
+    )
     response = asyncio.run(BrazeAsyncHook(settings=FAST).get_scheduled_broadcasts(end_time=_week()))
     assert [b["id"] for b in response["scheduled_broadcasts"]] == ["b1"]
     [request] = sandbox.requests
@@ -60,7 +62,5 @@ def test_post_read_timeout_is_an_unknown_outcome(sandbox):
     sandbox.inject(Fault(kind="slow", seconds=1.5))
     hook = BrazeAsyncHook(settings={**FAST, "timeout": 0.5})
     with pytest.raises(BrazeUnknownOutcomeError):
-        asyncio.run(
-            hook.request("POST", "/campaigns/trigger/send", json={"campaign_id": "c", "broadcast": True})
-        )
+        asyncio.run(hook.request("POST", "/campaigns/trigger/send", json={"campaign_id": "c", "broadcast": True}))
     assert len(sandbox.requests) == 1

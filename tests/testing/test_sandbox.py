@@ -36,85 +36,243 @@ USERS_51 = [f"u{i}" for i in range(51)]
 
 RULES = [
     # (path, body, status, message, error fragment)
-    ("/messages/send", {"messages": EMAIL, "external_user_ids": USERS_51}, 400,
-     "The max number of external_ids and aliases per request was exceeded", None),
-    ("/messages/send", {"messages": EMAIL, "external_user_ids": USERS_51[:30],
-                        "user_aliases": [{"alias_name": f"a{i}", "alias_label": "l"} for i in range(21)]}, 400,
-     "The max number of external_ids and aliases per request was exceeded", None),
+    (
+        "/messages/send",
+        {"messages": EMAIL, "external_user_ids": USERS_51},
+        400,
+        "The max number of external_ids and aliases per request was exceeded",
+        None,
+    ),
+    (
+        "/messages/send",
+        {
+            "messages": EMAIL,
+            "external_user_ids": USERS_51[:30],
+            "user_aliases": [{"alias_name": f"a{i}", "alias_label": "l"} for i in range(21)],
+        },
+        400,
+        "The max number of external_ids and aliases per request was exceeded",
+        None,
+    ),
     ("/messages/send", {"messages": EMAIL}, 400, "No Recipients", None),
     ("/messages/send", {"messages": EMAIL, "broadcast": True}, 400, "No Recipients", "segment_id or audience"),
-    ("/messages/send", {"messages": EMAIL, "broadcast": True, "external_user_ids": ["u1"]}, 400, "Bad Request",
-     "broadcast cannot be true"),
+    (
+        "/messages/send",
+        {"messages": EMAIL, "broadcast": True, "external_user_ids": ["u1"]},
+        400,
+        "Bad Request",
+        "broadcast: cannot be true",
+    ),
     ("/messages/send", {"messages": {}, "external_user_ids": ["u1"]}, 400, "No message to send", None),
-    ("/messages/send", {"messages": {"pigeon": {}}, "external_user_ids": ["u1"]}, 400, "Bad Request",
-     "unknown message type"),
-    ("/messages/send", {"messages": {"email": {"app_id": "a", "body": "x"}}, "external_user_ids": ["u1"]}, 400,
-     "Bad Request", "messages.email.from is required"),
-    ("/messages/send", {"messages": {"sms": {"app_id": "a", "body": "x"}}, "external_user_ids": ["u1"]}, 400,
-     "Bad Request", "messages.sms.subscription_group_id is required"),
-    ("/messages/send", {"messages": {"webhook": {"url": "https://x", "request_method": "PATCH"}},
-                        "external_user_ids": ["u1"]}, 400, "Bad Request", "request_method must be one of"),
-    ("/messages/send", {"messages": {"android_push": {"alert": "a", "title": "t", "extra": "x"}},
-                        "external_user_ids": ["u1"]}, 400, "Invalid Extra Push Payload", None),
-    ("/messages/send", {"messages": {"apple_push": {"alert": "x" * 2000}}, "external_user_ids": ["u1"]}, 400,
-     "Apple Push Length Exceeded", None),
-    ("/messages/send", {"messages": EMAIL, "campaign_id": "c", "external_user_ids": ["u1"]}, 400,
-     "Message Variant Unspecified", None),
-    ("/messages/send", {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "x" * 65}, 400, "Bad Request",
-     "at most 64"),
-    ("/messages/send", {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "é"}, 400, "Bad Request",
-     "ASCII"),
-    ("/messages/send", {"messages": EMAIL, "external_user_ids": ["u1"], "recipient_subscription_state": "any"},
-     400, "Bad Request", "recipient_subscription_state must be one of"),
-    ("/messages/send", {"messages": {"content_card": {"type": "BANNER", "title": "t", "description": "d",
-                                                      "time_to_live": 60}}, "external_user_ids": ["u1"]},
-     400, "Bad Request", "image_url is required"),
+    (
+        "/messages/send",
+        {"messages": {"pigeon": {}}, "external_user_ids": ["u1"]},
+        400,
+        "Bad Request",
+        "unknown message type",
+    ),
+    (
+        "/messages/send",
+        {"messages": {"email": {"app_id": "a", "body": "x"}}, "external_user_ids": ["u1"]},
+        400,
+        "Bad Request",
+        "messages.email.from: is required",
+    ),
+    (
+        "/messages/send",
+        {"messages": {"sms": {"app_id": "a", "body": "x"}}, "external_user_ids": ["u1"]},
+        400,
+        "Bad Request",
+        "messages.sms.subscription_group_id: is required",
+    ),
+    (
+        "/messages/send",
+        {"messages": {"webhook": {"url": "https://x", "request_method": "PATCH"}}, "external_user_ids": ["u1"]},
+        400,
+        "Bad Request",
+        "request_method: must be one of",
+    ),
+    (
+        "/messages/send",
+        {"messages": {"android_push": {"alert": "a", "title": "t", "extra": "x"}}, "external_user_ids": ["u1"]},
+        400,
+        "Invalid Extra Push Payload",
+        None,
+    ),
+    (
+        "/messages/send",
+        {"messages": {"apple_push": {"alert": "x" * 2000}}, "external_user_ids": ["u1"]},
+        400,
+        "Apple Push Length Exceeded",
+        None,
+    ),
+    (
+        "/messages/send",
+        {"messages": EMAIL, "campaign_id": "c", "external_user_ids": ["u1"]},
+        400,
+        "Message Variant Unspecified",
+        None,
+    ),
+    (
+        "/messages/send",
+        {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "x" * 65},
+        400,
+        "Bad Request",
+        "at most 64",
+    ),
+    ("/messages/send", {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "é"}, 400, "Bad Request", "ASCII"),
+    (
+        "/messages/send",
+        {"messages": EMAIL, "external_user_ids": ["u1"], "recipient_subscription_state": "any"},
+        400,
+        "Bad Request",
+        "recipient_subscription_state: must be one of",
+    ),
+    (
+        "/messages/send",
+        {
+            "messages": {"content_card": {"type": "BANNER", "title": "t", "description": "d", "time_to_live": 60}},
+            "external_user_ids": ["u1"],
+        },
+        400,
+        "Bad Request",
+        "image_url: is required",
+    ),
     ("/campaigns/trigger/send", {"recipients": [{"external_user_id": "u1"}]}, 400, "Invalid Campaign ID", None),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "segment_id": "s", "broadcast": True}, 400, "Bad Request",
-     "segment_id is not supported"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [{"external_user_id": f"u{i}"}
-                                                                   for i in range(51)]}, 400,
-     "The max number of ids per request was exceeded", None),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "segment_id": "s", "broadcast": True},
+        400,
+        "Bad Request",
+        "segment_id: is not supported",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "recipients": [{"external_user_id": f"u{i}"} for i in range(51)]},
+        400,
+        "The max number of ids per request was exceeded",
+        None,
+    ),
     ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [{}]}, 400, "Bad Request", "exactly one of"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [{"external_user_id": "u", "braze_id": "b"}]},
-     400, "Bad Request", "exactly one of"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [{"email": "a@b.c"}]}, 400, "Bad Request",
-     "prioritization is required"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [
-        {"external_user_id": "u", "send_to_existing_only": False}]}, 400, "Bad Request", "requires attributes"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [
-        {"user_alias": {"alias_name": "n", "alias_label": "l"}, "send_to_existing_only": False, "attributes": {}}]},
-     400, "Bad Request", "cannot be used with user_alias"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "broadcast": True, "recipients": [{"external_user_id": "u"}]},
-     400, "Bad Request", "broadcast cannot be true"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "broadcast": True, "attachments": [{"file_name": "f",
-                                                                                        "url": "https://x"}]},
-     400, "Bad Request", "attachments cannot be used with broadcast"),
-    ("/campaigns/trigger/send", {"campaign_id": "c", "broadcast": True, "trigger_properties": {"x": "y" * 52000}},
-     400, "Bad Request", "limit is 51200 bytes"),
-    ("/canvas/trigger/send", {"canvas_id": "c", "recipients": [{"external_user_id": "u",
-                                                                 "context": {"x": "y" * 52000}}]},
-     400, "Bad Request", "recipients[0].context"),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "recipients": [{"external_user_id": "u", "braze_id": "b"}]},
+        400,
+        "Bad Request",
+        "exactly one of",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "recipients": [{"email": "a@b.c"}]},
+        400,
+        "Bad Request",
+        "prioritization: is required",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "recipients": [{"external_user_id": "u", "send_to_existing_only": False}]},
+        400,
+        "Bad Request",
+        "requires attributes",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {
+            "campaign_id": "c",
+            "recipients": [
+                {
+                    "user_alias": {"alias_name": "n", "alias_label": "l"},
+                    "send_to_existing_only": False,
+                    "attributes": {},
+                }
+            ],
+        },
+        400,
+        "Bad Request",
+        "cannot be used with user_alias",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "broadcast": True, "recipients": [{"external_user_id": "u"}]},
+        400,
+        "Bad Request",
+        "broadcast: cannot be true",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "broadcast": True, "attachments": [{"file_name": "f", "url": "https://x"}]},
+        400,
+        "Bad Request",
+        "attachments: cannot be used with broadcast",
+    ),
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "broadcast": True, "trigger_properties": {"x": "y" * 52000}},
+        400,
+        "Bad Request",
+        "limit is 51200 bytes",
+    ),
+    (
+        "/canvas/trigger/send",
+        {"canvas_id": "c", "recipients": [{"external_user_id": "u", "context": {"x": "y" * 52000}}]},
+        400,
+        "Bad Request",
+        "recipients[0].context",
+    ),
     ("/canvas/trigger/send", {"recipients": [{"external_user_id": "u"}]}, 400, "Bad Request", "canvas_id"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True}, 400, "Bad Request",
-     "schedule is required"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True, "schedule": {"time": "soon"}},
-     400, "Bad Request", "could not be parsed"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True,
-                                            "schedule": {"time": _time(-timedelta(hours=1))}},
-     400, "Bad Request", "in the past"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True,
-                                            "schedule": {"time": _time(timedelta(days=91))}},
-     400, "Bad Request", "more than 90 days"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True,
-                                            "schedule": {"time": _time(timedelta(days=2)), "in_local_time": True}},
-     400, "Bad Request", "must not carry a UTC offset"),
-    ("/campaigns/trigger/schedule/create", {"campaign_id": "c", "broadcast": True,
-                                            "schedule": {"time": _time(-timedelta(hours=13), offset=False),
-                                                         "in_local_time": True}},
-     400, "Bad Request", "already passed in every time zone"),
-    ("/messages/schedule/update", {"schedule_id": "nope", "schedule": {"time": _time(timedelta(days=1))}}, 400,
-     "Invalid schedule_id", None),
+    (
+        "/campaigns/trigger/schedule/create",
+        {"campaign_id": "c", "broadcast": True},
+        400,
+        "Bad Request",
+        "schedule: is required",
+    ),
+    (
+        "/campaigns/trigger/schedule/create",
+        {"campaign_id": "c", "broadcast": True, "schedule": {"time": "soon"}},
+        400,
+        "Bad Request",
+        "could not be parsed",
+    ),
+    (
+        "/campaigns/trigger/schedule/create",
+        {"campaign_id": "c", "broadcast": True, "schedule": {"time": _time(-timedelta(hours=1))}},
+        400,
+        "Bad Request",
+        "in the past",
+    ),
+    (
+        "/campaigns/trigger/schedule/create",
+        {"campaign_id": "c", "broadcast": True, "schedule": {"time": _time(timedelta(days=91))}},
+        400,
+        "Bad Request",
+        "more than 90 days",
+    ),
+    (
+        "/campaigns/trigger/schedule/create",
+        {"campaign_id": "c", "broadcast": True, "schedule": {"time": _time(timedelta(days=2)), "in_local_time": True}},
+        400,
+        "Bad Request",
+        "must not carry a UTC offset",
+    ),
+    (
+        "/campaigns/trigger/schedule/create",
+        {
+            "campaign_id": "c",
+            "broadcast": True,
+            "schedule": {"time": _time(-timedelta(hours=13), offset=False), "in_local_time": True},
+        },
+        400,
+        "Bad Request",
+        "already passed in every time zone",
+    ),
+    (
+        "/messages/schedule/update",
+        {"schedule_id": "nope", "schedule": {"time": _time(timedelta(days=1))}},
+        400,
+        "Invalid schedule_id",
+        None,
+    ),
     ("/sends/id/create", {"send_id": "s"}, 400, "Invalid Campaign ID", None),
 ]
 
@@ -134,8 +292,11 @@ def test_each_rule_is_refused_like_braze(braze_sandbox, post, path, body, status
 def test_in_local_time_in_the_future_is_accepted(post):
     response = post(
         "/campaigns/trigger/schedule/create",
-        {"campaign_id": "c", "broadcast": True, "schedule": {"time": _time(timedelta(hours=2), offset=False),
-                                                             "in_local_time": True}},
+        {
+            "campaign_id": "c",
+            "broadcast": True,
+            "schedule": {"time": _time(timedelta(hours=2), offset=False), "in_local_time": True},
+        },
     )
     assert response.status_code == 201
     assert set(response.json()) == {"dispatch_id", "schedule_id", "message"}
@@ -148,10 +309,15 @@ def test_auth_route_content_type_json_and_size_checks(braze_sandbox, post):
     assert post("/messages/nope", {}).status_code == 404
     headers = {"Authorization": f"Bearer {braze_sandbox.api_key}"}
     assert requests.post(f"{url}/messages/send", data="{}", headers=headers).status_code == 415
-    bad_json = requests.post(f"{url}/messages/send", data="{nope", headers={**headers, "Content-Type": "application/json"})
-    assert bad_json.status_code == 400 and "parsing" in bad_json.json()["error"]
+    bad_json = requests.post(
+        f"{url}/messages/send", data="{nope", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert bad_json.status_code == 400
+    assert "parsing" in bad_json.json()["error"]
     huge = requests.post(
-        f"{url}/messages/send", data=b"x" * (4 * 1024 * 1024 + 1), headers={**headers, "Content-Type": "application/json"}
+        f"{url}/messages/send",
+        data=b"x" * (4 * 1024 * 1024 + 1),
+        headers={**headers, "Content-Type": "application/json"},
     )
     assert huge.status_code == 413
     for response in (bad_json, huge):
@@ -161,7 +327,8 @@ def test_auth_route_content_type_json_and_size_checks(braze_sandbox, post):
 def test_permissions_give_403_access_denied(braze_sandbox):
     braze_sandbox.configure(api_keys={"k": frozenset({"messages.send"})})
     response = requests.post(
-        f"{braze_sandbox.url}/canvas/trigger/send", json={"canvas_id": "c", "broadcast": True},
+        f"{braze_sandbox.url}/canvas/trigger/send",
+        json={"canvas_id": "c", "broadcast": True},
         headers={"Authorization": "Bearer k"},
     )
     assert (response.status_code, response.json()["message"]) == (403, "Access Denied")
@@ -180,17 +347,22 @@ def test_broadcast_sends_draw_on_the_per_minute_budget(braze_sandbox, post):
     body = {"campaign_id": "c", "broadcast": True}
     assert [post("/campaigns/trigger/send", body).status_code for _ in range(3)] == [201, 201, 429]
     listed = post("/campaigns/trigger/send", {"campaign_id": "c", "recipients": [{"external_user_id": "u"}]})
-    assert listed.status_code == 201 and listed.headers["X-RateLimit-Limit"] == "250000"
+    assert listed.status_code == 201
+    assert listed.headers["X-RateLimit-Limit"] == "250000"
 
 
 def test_deliveries_are_counted_per_recipient_and_deduplicated_within_a_request(braze_sandbox, post):
-    recipients = [{"external_user_id": "u1"}, {"external_user_id": "u1"}, {"user_alias": {"alias_name": "n",
-                                                                                           "alias_label": "l"}}]
+    recipients = [
+        {"external_user_id": "u1"},
+        {"external_user_id": "u1"},
+        {"user_alias": {"alias_name": "n", "alias_label": "l"}},
+    ]
     assert post("/campaigns/trigger/send", {"campaign_id": "c", "recipients": recipients}).status_code == 201
     assert post("/campaigns/trigger/send", {"campaign_id": "c", "recipients": recipients[:1]}).status_code == 201
     assert braze_sandbox.delivery_counts() == {"external_user_id:u1": 2, "user_alias:l:n": 1}
     dispatch_ids = {r.response["dispatch_id"] for r in braze_sandbox.requests}
-    assert all(re.fullmatch(r"[0-9a-f]{32}", d) for d in dispatch_ids) and len(dispatch_ids) == 2
+    assert all(re.fullmatch(r"[0-9a-f]{32}", d) for d in dispatch_ids)
+    assert len(dispatch_ids) == 2
 
 
 def test_faults_before_processing_deliver_nothing_and_after_processing_deliver(braze_sandbox, post):
@@ -232,26 +404,41 @@ def test_command_line_runs_a_command_against_the_sandbox_and_prints_the_summary(
         "print('status', r.status_code)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_braze.testing.sandbox", "--port", "0", "--", sys.executable, str(script)],
-        capture_output=True, text=True, timeout=60, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_braze.testing.sandbox",
+            "--port",
+            "0",
+            "--",
+            sys.executable,
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ},
     )
     assert result.returncode == 0, result.stderr
     assert "status 201" in result.stdout
-    assert "POST /campaigns/trigger/send" in result.stdout and "1x HTTP 201" in result.stdout
+    assert "POST /campaigns/trigger/send" in result.stdout
+    assert "1x HTTP 201" in result.stdout
     assert "1 distinct recipient(s) accepted" in result.stdout
 
 
 def test_command_line_serves_and_prints_the_connection(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_braze.testing.sandbox", "--port", "0"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         first = process.stdout.readline()
         second = process.stdout.readline()
         assert "Braze sandbox listening on http://127.0.0.1:" in first
         conn = json.loads(second.split("=", 1)[1].strip().strip("'"))
-        assert conn["conn_type"] == "braze" and conn["host"].startswith("http://127.0.0.1:")
+        assert conn["conn_type"] == "braze"
+        assert conn["host"].startswith("http://127.0.0.1:")
     finally:
         process.terminate()
         process.wait(10)

@@ -24,8 +24,16 @@ BASE = {
 
 @pytest.mark.parametrize(
     ("status", "outcome"),
-    [(429, Outcome.RATE_LIMITED), (502, Outcome.NOT_SENT), (503, Outcome.NOT_SENT), (500, Outcome.UNKNOWN),
-     (504, Outcome.UNKNOWN), (400, Outcome.FATAL), (401, Outcome.FATAL), (404, Outcome.FATAL)],
+    [
+        (429, Outcome.RATE_LIMITED),
+        (502, Outcome.NOT_SENT),
+        (503, Outcome.NOT_SENT),
+        (500, Outcome.UNKNOWN),
+        (504, Outcome.UNKNOWN),
+        (400, Outcome.FATAL),
+        (401, Outcome.FATAL),
+        (404, Outcome.FATAL),
+    ],
 )
 def test_statuses_are_classified(status, outcome):
     assert classify_status(status) is outcome
@@ -39,7 +47,8 @@ def test_unknown_outcome_of_a_post_is_not_retried_by_default():
 
 def test_429_waits_until_the_absolute_reset_time():
     delay = plan_retry(Outcome.RATE_LIMITED, method="POST", **{**BASE, "reset_at": 1_030.0})
-    assert delay is not None and 30.0 <= delay <= 31.0
+    assert delay is not None
+    assert 30.0 <= delay <= 31.0
 
 
 def test_a_wait_past_the_deadline_gives_up():

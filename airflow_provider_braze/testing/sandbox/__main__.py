@@ -13,6 +13,7 @@ what reached the sandbox when it ends; the exit code is the command's::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,8 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate-limit", type=int, default=250_000, help="requests per window (shared budget)")
     parser.add_argument("--rate-limit-window", type=int, default=3600, help="window length in seconds")
     parser.add_argument("--fail-every-n", type=int, default=0, help="answer every n-th request with 503")
-    parser.add_argument("--broadcast", action="append", default=[], metavar="ID=NAME@ISO_TIME",
-                        help="seed a dashboard-scheduled broadcast (repeatable)")
+    parser.add_argument(
+        "--broadcast",
+        action="append",
+        default=[],
+        metavar="ID=NAME@ISO_TIME",
+        help="seed a dashboard-scheduled broadcast (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print no summary at the end")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then a command to run against the sandbox")
     return parser
@@ -67,10 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"export {env_var}='{conn}'", flush=True)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
             return 0
         env = {**os.environ, env_var: conn, "BRAZE_SANDBOX_URL": sandbox.url}
         return subprocess.call(command, env=env)

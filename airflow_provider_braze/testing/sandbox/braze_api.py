@@ -13,22 +13,11 @@ from datetime import datetime, time, timezone
 from typing import Any
 
 from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.payload_rules import RECIPIENT_SUBSCRIPTION_STATES
 from airflow_provider_braze.testing.sandbox.config import SandboxConfig
 from airflow_provider_braze.testing.sandbox.state import SandboxState, StoredSchedule
-from airflow_provider_braze.testing.sandbox.validation import (
-    Rejection,
-    bad_request,
-    check_bool,
-    check_broadcast_targets,
-    check_messages,
-    check_properties,
-    check_recipients,
-    check_required_string,
-    check_schedule,
-    check_send_id,
-    check_user_list,
-    parse_time,
-)
+from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -53,7 +42,7 @@ def recipient_key(recipient: dict[str, Any]) -> str:
 def is_broadcast_style(body: dict[str, Any]) -> bool:
     """A send that targets a segment or audience rather than listed users (the 250/min budget)."""
     listed = body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases")
-    return bool(body.get("broadcast")) or (not listed and (body.get("segment_id") or body.get("audience")))
+    return bool(body.get("broadcast")) or (not listed and bool(body.get("segment_id") or body.get("audience")))
 
 
 class BrazeAPI:
@@ -97,16 +86,27 @@ class BrazeAPI:
     # -- /messages/send -----------------------------------------------------------------------
 
     def _check_message_request(self, body: dict[str, Any]) -> list[str]:
-        listed = check_user_list(body)
-        check_broadcast_targets(body, listed=listed > 0, broadcast_alone_targets=False)
-        check_send_id(body)
+        ids, aliases = body.get("external_user_ids"), body.get("user_aliases")
+        pv.check_user_ids(ids, aliases)
+        pv.check_user_count(ids, aliases)
+        pv.check_targets(
+            broadcast=body.get("broadcast"),
+            listed=bool(ids or aliases),
+            segment_id=body.get("segment_id"),
+            audience=body.get("audience"),
+            broadcast_alone_targets=False,
+        )
+        pv.check_send_id(body.get("send_id"))
         for flag in ("override_frequency_capping", "override_messaging_limits"):
-            check_bool(body, flag)
-        if "campaign_id" in body and (not isinstance(body["campaign_id"], str) or not body["campaign_id"]):
-            raise Rejection(400, "Invalid Campaign ID", "campaign_id must be a non-empty string")
-        check_messages(body)
-        keys = [f"external_user_id:{i}" for i in body.get("external_user_ids") or []]
-        keys += [f"user_alias:{a['alias_label']}:{a['alias_name']}" for a in body.get("user_aliases") or []]
+            pv.check_bool(body, flag)
+        pv.check_enum(
+            body.get("recipient_subscription_state"), "recipient_subscription_state", RECIPIENT_SUBSCRIPTION_STATES
+        )
+        if "campaign_id" in body:
+            pv.check_required_id(body["campaign_id"], "campaign_id")
+        pv.check_messages(body.get("messages"), campaign_id=body.get("campaign_id"))
+        keys = [f"external_user_id:{i}" for i in ids or []]
+        keys += [f"user_alias:{a['alias_label']}:{a['alias_name']}" for a in aliases or []]
         return keys or [f"broadcast:{body.get('segment_id') or 'audience'}"]
 
     def send_message(self, body: dict[str, Any], now: datetime) -> Answer:
@@ -119,32 +119,44 @@ class BrazeAPI:
 
     # -- triggers -----------------------------------------------------------------------------
 
-    def _check_campaign_request(self, body: dict[str, Any]) -> list[str]:
-        check_required_string(body, "campaign_id")
+    def _check_recipients(self, body: dict[str, Any], properties_field: str) -> list[dict[str, Any]]:
+        recipients = body.get("recipients")
+        if recipients is None:
+            return []
+        if not isinstance(recipients, list):
+            raise pv.PayloadRuleError("recipients", "must be an array")
+        pv.check_recipient_count(recipients)
+        for index, recipient in enumerate(recipients):
+            pv.check_recipient(recipient, f"recipients[{index}]", properties_field)
+        return recipients
+
+    def _check_trigger_request(self, body: dict[str, Any], id_field: str, properties: tuple[str, ...]) -> list[str]:
+        pv.check_required_id(body.get(id_field), id_field)
         if "segment_id" in body:
-            raise bad_request(
-                "segment_id is not supported here: target the campaign's dashboard segment with broadcast, "
-                "or filter with audience"
+            raise pv.PayloadRuleError(
+                "segment_id",
+                "is not supported on trigger endpoints: use broadcast (the dashboard audience) or audience",
             )
-        check_send_id(body)
-        check_properties(body.get("trigger_properties"), "trigger_properties")
-        if "attachments" in body and not isinstance(body["attachments"], list):
-            raise bad_request("attachments must be an array")
-        recipients = check_recipients(body, "trigger_properties")
-        check_broadcast_targets(body, listed=bool(recipients), broadcast_alone_targets=True)
-        return [recipient_key(r) for r in recipients] or [f"broadcast:{body['campaign_id']}"]
+        pv.check_send_id(body.get("send_id"))
+        for name in properties:
+            pv.check_properties(body.get(name), name)
+        if body.get("attachments") is not None and not isinstance(body["attachments"], list):
+            raise pv.PayloadRuleError("attachments", "must be an array")
+        recipients = self._check_recipients(body, properties[0])
+        pv.check_targets(
+            broadcast=body.get("broadcast"),
+            listed=bool(recipients),
+            audience=body.get("audience"),
+            attachments=body.get("attachments"),
+            broadcast_alone_targets=True,
+        )
+        return [recipient_key(r) for r in recipients] or [f"broadcast:{body[id_field]}"]
+
+    def _check_campaign_request(self, body: dict[str, Any]) -> list[str]:
+        return self._check_trigger_request(body, "campaign_id", ("trigger_properties",))
 
     def _check_canvas_request(self, body: dict[str, Any]) -> list[str]:
-        check_required_string(body, "canvas_id")
-        if "segment_id" in body:
-            raise bad_request("segment_id is not supported here: use broadcast or audience")
-        check_properties(body.get("context"), "context")
-        check_properties(body.get("canvas_entry_properties"), "canvas_entry_properties")
-        recipients = check_recipients(body, "context")
-        for index, recipient in enumerate(recipients):
-            check_properties(recipient.get("canvas_entry_properties"), f"recipients[{index}].canvas_entry_properties")
-        check_broadcast_targets(body, listed=bool(recipients), broadcast_alone_targets=True)
-        return [recipient_key(r) for r in recipients] or [f"broadcast:{body['canvas_id']}"]
+        return self._check_trigger_request(body, "canvas_id", ("context", "canvas_entry_properties"))
 
     def trigger_campaign(self, body: dict[str, Any], now: datetime) -> Answer:
         keys = self._check_campaign_request(body)
@@ -170,25 +182,28 @@ class BrazeAPI:
         return self._success({"dispatch_id": dispatch_id, "schedule_id": schedule_id})
 
     def _find_schedule(self, body: dict[str, Any], kind: str, owner_field: str | None) -> StoredSchedule:
-        schedule_id = check_required_string(body, "schedule_id")
-        owner = check_required_string(body, owner_field) if owner_field else None
+        pv.check_required_id(body.get("schedule_id"), "schedule_id")
+        if owner_field:
+            pv.check_required_id(body.get(owner_field), owner_field)
+        schedule_id, owner = body["schedule_id"], body.get(owner_field) if owner_field else None
         stored = self.state.schedules.get(schedule_id)
         if stored is None or stored.kind != kind or stored.owner_id != owner:
-            raise bad_request(f"schedule_id {schedule_id} is not a {kind} schedule that exists", message="Invalid schedule_id")
+            raise Rejection(400, "Invalid schedule_id", f"schedule_id: no {kind} schedule {schedule_id} exists")
         return stored
 
     def create_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        check_schedule(body, now)
+        pv.check_schedule(body.get("schedule"), now)
         keys = self._check_message_request(body)
         return self._store_schedule(ep.CREATE_MESSAGE_SCHEDULE.path, "messages", None, body, keys)
 
     def update_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
         stored = self._find_schedule(body, "messages", None)
         if "schedule" not in body and "messages" not in body:
-            raise bad_request("one of schedule or messages is required")
-        check_schedule(body, now, required=False)
+            raise pv.PayloadRuleError("schedule", "one of schedule or messages is required")
+        if "schedule" in body:
+            pv.check_schedule(body["schedule"], now)
         if "messages" in body:
-            check_messages({**body, **({"campaign_id": stored.body["campaign_id"]} if "campaign_id" in stored.body else {})})
+            pv.check_messages(body["messages"], campaign_id=stored.body.get("campaign_id"))
         for field in ("schedule", "messages"):
             if field in body:
                 stored.body[field] = body[field]
@@ -204,13 +219,13 @@ class BrazeAPI:
         return self._delete(self._find_schedule(body, "messages", None))
 
     def create_campaign_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        check_schedule(body, now)
+        pv.check_schedule(body.get("schedule"), now)
         keys = self._check_campaign_request(body)
         return self._store_schedule(ep.CREATE_CAMPAIGN_SCHEDULE.path, "campaign", body["campaign_id"], body, keys)
 
     def _update_whole_schedule(self, body: dict[str, Any], now: datetime, kind: str, owner_field: str) -> Answer:
         stored = self._find_schedule(body, kind, owner_field)
-        check_schedule(body, now)
+        pv.check_schedule(body.get("schedule"), now)
         stored.body["schedule"] = body["schedule"]  # replaces the whole schedule, as Braze does
         stored.updates += 1
         return self._success({})
@@ -222,7 +237,7 @@ class BrazeAPI:
         return self._delete(self._find_schedule(body, "campaign", "campaign_id"))
 
     def create_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        check_schedule(body, now)
+        pv.check_schedule(body.get("schedule"), now)
         keys = self._check_canvas_request(body)
         return self._store_schedule(ep.CREATE_CANVAS_SCHEDULE.path, "canvas", body["canvas_id"], body, keys)
 
@@ -235,8 +250,9 @@ class BrazeAPI:
     # -- send ids and scheduled broadcasts ----------------------------------------------------
 
     def create_send_id(self, body: dict[str, Any], now: datetime) -> Answer:
-        campaign_id = check_required_string(body, "campaign_id")
-        check_send_id(body)
+        pv.check_required_id(body.get("campaign_id"), "campaign_id")
+        pv.check_send_id(body.get("send_id"))
+        campaign_id = body["campaign_id"]
         send_id = body.get("send_id") or f"sandbox-{uuid.uuid4().hex[:16]}"
         if (campaign_id, send_id) not in self.state.send_ids:
             window = self.state.window("send_id", self.config.send_ids_per_day, 86_400)
@@ -248,7 +264,7 @@ class BrazeAPI:
 
     def scheduled_broadcasts(self, query: dict[str, Any], now: datetime) -> Answer:
         if "end_time" not in query:
-            raise bad_request("end_time is required")
-        end = parse_time(query["end_time"], "end_time")
+            raise pv.PayloadRuleError("end_time", "is required")
+        end = pv.parse_time(query["end_time"], "end_time")
         cutoff = datetime.combine(end.date(), time(0, 0), tzinfo=timezone.utc)  # Braze: midnight UTC
         return 200, {"scheduled_broadcasts": self.state.due_broadcasts(now, cutoff)}

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze import payload_rules as rules
+from airflow_provider_braze.payload_validation import PayloadRuleError
 from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI, is_broadcast_style
 from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, Fault, SandboxConfig
 from airflow_provider_braze.testing.sandbox.state import RecordedRequest, SandboxState, StoredSchedule
@@ -30,11 +31,15 @@ from airflow_provider_braze.testing.sandbox.summary import render_summary
 from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 GATEWAY_HTML = (
-    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
-    "</body></html>"
+    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"
 )
 
-_STATUS_MESSAGES = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+_STATUS_MESSAGES = {
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 class _Reply:
@@ -169,7 +174,9 @@ class BrazeSandbox:
         schedule_type: str = "UTC",
     ) -> None:
         """Seed a dashboard-scheduled broadcast for ``GET /messages/scheduled_broadcasts``."""
-        when = next_send_time if isinstance(next_send_time, str) else next_send_time.astimezone(timezone.utc).isoformat()
+        when = (
+            next_send_time if isinstance(next_send_time, str) else next_send_time.astimezone(timezone.utc).isoformat()
+        )
         with self.lock:
             self.state.broadcasts.append(
                 {
@@ -322,7 +329,9 @@ class BrazeSandbox:
                     peek_headers,
                 )
             if not isinstance(payload, dict):
-                return _Reply(400, {"message": "Bad Request", "errors": ["the body must be a JSON object"]}, peek_headers)
+                return _Reply(
+                    400, {"message": "Bad Request", "errors": ["the body must be a JSON object"]}, peek_headers
+                )
             if self.config.record_bodies:
                 record.body = payload
         bucket = "broadcast" if endpoint.bucket == "send" and is_broadcast_style(payload) else "shared"
@@ -334,15 +343,17 @@ class BrazeSandbox:
             return self._fault_reply(fault, rate_headers, now)
         try:
             status, answer = handler(payload, datetime.fromtimestamp(now, timezone.utc))
+        except PayloadRuleError as error:
+            return _Reply(400, Rejection.from_rule(error).body(), rate_headers)
         except Rejection as rejection:
             return _Reply(rejection.status, rejection.body(), rate_headers)
         record.processed = True
         self.state.processed_counts[path] += 1
         if fault is not None:
             return self._fault_reply(fault, rate_headers, now)
-        if self.config.queue_every_n and "dispatch_id" in answer:
-            if self.state.processed_counts[path] % self.config.queue_every_n == 0:
-                return _Reply(202, {"message": "queued"}, rate_headers)
+        queue_every_n = self.config.queue_every_n
+        if queue_every_n and "dispatch_id" in answer and self.state.processed_counts[path] % queue_every_n == 0:
+            return _Reply(202, {"message": "queued"}, rate_headers)
         return _Reply(status, answer, rate_headers)
 
     @staticmethod
@@ -374,7 +385,7 @@ class BrazeSandbox:
             self.reset()
             return _Reply(200, {"message": "reset"})
         if (method, path) == ("POST", "/_sandbox/broadcasts"):
-            for item in body if isinstance(body, list) else [body]:
+            for item in body if isinstance(body, list) else [body or {}]:
                 self.add_broadcast(**item)
             return _Reply(200, {"message": "added"})
         if (method, path) == ("POST", "/_sandbox/faults"):
@@ -424,14 +435,14 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (a timeout test)
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self._dispatch("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch("POST")
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch("PUT")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch("DELETE")

@@ -44,9 +44,7 @@ def render_summary(state: SandboxState) -> str:
             status = "deleted" if schedule.schedule_id in state.deleted_schedules else "active"
             when = (schedule.body.get("schedule") or {}).get("time")
             owner = f" {schedule.owner_id}" if schedule.owner_id else ""
-            lines.append(
-                f"  {schedule.kind}{owner}: {status}, time {when}, updated {schedule.updates} time(s)"
-            )
+            lines.append(f"  {schedule.kind}{owner}: {status}, time {when}, updated {schedule.updates} time(s)")
     if state.send_ids:
         lines.append(f"Send ids created: {len(state.send_ids)}")
     return "\n".join(lines)
