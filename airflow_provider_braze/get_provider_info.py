@@ -90,6 +90,34 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "operators": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": [
+                    "airflow_provider_braze.operators.send_message",
+                    "airflow_provider_braze.operators.trigger",
+                    "airflow_provider_braze.operators.schedule",
+                    "airflow_provider_braze.operators.schedule_changes",
+                    "airflow_provider_braze.operators.send_id",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_braze.sensors.scheduled_broadcast"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["airflow_provider_braze.triggers.scheduled_broadcast"],
+            }
+        ],
+        "extra-links": [
+            "airflow_provider_braze.links.BrazeCampaignLink",
+            "airflow_provider_braze.links.BrazeCanvasLink",
+        ],
         "connection-types": [
             {
                 "connection-type": "braze",

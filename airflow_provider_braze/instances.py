@@ -201,3 +201,20 @@ def resolve_rest_endpoint(host: str | None, *, port: int | None = None) -> str:
     netloc = hostname if not parts.port else f"{hostname}:{parts.port}"
     path = parts.path.rstrip("/")
     return f"https://{netloc}{path}"
+
+
+#: Dashboard paths of campaigns and Canvases. Braze does not document deep-link formats; these
+#: follow the dashboard's current navigation (Messaging > Campaigns / Canvas).
+_DASHBOARD_PATHS = {"campaign": "/engagement/campaigns/{id}", "canvas": "/engagement/canvas/{id}"}
+
+
+def dashboard_link(base_url: str, kind: str, object_id: str) -> str:
+    """The dashboard page of a campaign or Canvas on the instance serving ``base_url``.
+
+    For a REST endpoint of no known instance (the sandbox, a proxy) the link points at that host.
+
+    :param kind: ``campaign`` or ``canvas``.
+    """
+    instance = instance_for_url(base_url)
+    root = instance.dashboard_url if instance else base_url.rstrip("/")
+    return root + _DASHBOARD_PATHS[kind].format(id=object_id)

@@ -1,0 +1,51 @@
+"""Turning rendered template values back into JSON objects.
+
+A ``.json`` template file, or a Jinja expression rendered without ``render_template_as_native_obj``,
+reaches ``execute()`` as a string. These helpers parse such strings (JSON first, then a Python
+literal, which is what ``{{ ti.xcom_pull(...) }}`` renders to) and leave native objects alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+from airflow_provider_braze.payload_validation import PayloadRuleError
+
+
+def parse_rendered(value: Any, field: str, *, kinds: tuple[type, ...] = (dict, list)) -> Any:
+    """Return ``value`` as a native object; strings are parsed as JSON or a Python literal.
+
+    :param value: the rendered value (None passes through).
+    :param field: the operator argument, for errors.
+    :param kinds: the types the result may have.
+    """
+    if value is None or not isinstance(value, str):
+        result = value
+    else:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            result = json.loads(text)
+        except ValueError:
+            try:
+                result = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise PayloadRuleError(
+                    field, "is a string that is not JSON: give a native object, JSON, or a .json template file"
+                ) from None
+    if result is not None and not isinstance(result, kinds):
+        names = " or ".join("an object" if k is dict else "a list" if k is list else k.__name__ for k in kinds)
+        raise PayloadRuleError(field, f"must be {names} (got {type(result).__name__})")
+    return result
+
+
+def parse_flag(value: Any, field: str) -> bool | None:
+    """A rendered boolean: ``True``/``False`` or the strings ``"true"``/``"false"`` (any case)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise PayloadRuleError(field, f"must be true or false (got {value!r})")

@@ -1,0 +1,166 @@
+"""BrazeScheduledBroadcastSensor: wait for a dashboard-scheduled campaign or Canvas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_braze.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.hooks.braze import BrazeHook, format_end_time
+from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return format_end_time(value)
+    return str(value)
+
+
+class BrazeScheduledBroadcastSensor(BaseSensorOperator):
+    """Wait for a broadcast in ``GET /messages/scheduled_broadcasts``.
+
+    The list holds campaigns and Canvases **scheduled in the dashboard** (not schedules created
+    through the API), due between now and ``end_time`` (which Braze reads as midnight UTC of its
+    date). The sensor matches a broadcast by ``broadcast_id``, ``broadcast_name`` and/or ``tag``
+    and waits for ``condition``:
+
+    * ``"scheduled"``: it is listed (and due before ``send_before``, if given);
+    * ``"sent"``: it was listed, and since then it left the list, its ``next_send_time`` moved on
+      (recurring broadcasts) or that time passed. This needs memory between pokes, so it works in
+      ``poke`` mode and deferred, not in ``reschedule`` mode.
+
+    The result (XCom) is the matched broadcast (``id``, ``name``, ``type``, ``tags``,
+    ``next_send_time``, ``schedule_type``; ``sent_at`` for ``sent``).
+
+    Every poke is one request against the workspace's shared 250,000/hour budget; the default
+    ``poke_interval`` of 5 minutes costs 12 requests an hour. Prefer ``deferrable=True`` (or
+    ``mode="reschedule"`` for ``scheduled``) for long waits, so no worker slot is held.
+
+    Example:
+
+    .. code-block:: python
+
+        BrazeScheduledBroadcastSensor(task_id="wait_digest", tag="weekly-digest", condition="sent",
+                                      deferrable=True, timeout=3 * 86400)
+
+    :param broadcast_id: the campaign or Canvas id (templated).
+    :param broadcast_name: the exact broadcast name (templated).
+    :param tag: a tag the broadcast carries (templated).
+    :param condition: ``"scheduled"`` or ``"sent"``.
+    :param end_time: how far ahead to look (datetime or ISO string; templated). Default: 7 days.
+    :param send_before: with ``scheduled``, the broadcast must be due before this time (templated).
+    :param braze_conn_id: the Braze connection (templated).
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = (
+        "broadcast_id",
+        "broadcast_name",
+        "tag",
+        "end_time",
+        "send_before",
+        "braze_conn_id",
+    )
+    ui_color = "#f7e4ff"
+
+    def __init__(
+        self,
+        *,
+        broadcast_id: str | None = None,
+        broadcast_name: str | None = None,
+        tag: str | None = None,
+        condition: str = "scheduled",
+        end_time: datetime | str | None = None,
+        send_before: datetime | str | None = None,
+        braze_conn_id: str = BrazeHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poke_interval: float = 300,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        if condition not in CONDITIONS:
+            raise ValueError(f"condition: must be one of {', '.join(CONDITIONS)} (got {condition!r})")
+        if not (broadcast_id or broadcast_name or tag):
+            raise ValueError("Give at least one of broadcast_id, broadcast_name or tag to match a broadcast")
+        if condition == "sent" and self.mode == "reschedule" and not deferrable:
+            raise ValueError(
+                "condition='sent' remembers the send time between pokes, which mode='reschedule' cannot: "
+                "use mode='poke' or deferrable=True"
+            )
+        self.broadcast_id = broadcast_id
+        self.broadcast_name = broadcast_name
+        self.tag = tag
+        self.condition = condition
+        self.end_time = end_time
+        self.send_before = send_before
+        self.braze_conn_id = braze_conn_id
+        self.deferrable = deferrable
+        self._first_seen: str | None = None
+
+    @cached_property
+    def hook(self) -> BrazeHook:
+        """The Braze hook."""
+        return BrazeHook(braze_conn_id=self.braze_conn_id)
+
+    def _criteria(self) -> BroadcastCriteria:
+        return BroadcastCriteria(self.broadcast_id or None, self.broadcast_name or None, self.tag or None)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One look at the list."""
+        now = datetime.now(timezone.utc)
+        end_time = _iso(self.end_time) or format_end_time(now + timedelta(days=7))
+        response = self.hook.get_scheduled_broadcasts(end_time=end_time)
+        result = evaluate(
+            self.condition,
+            response.get("scheduled_broadcasts") or [],
+            self._criteria(),
+            now=now,
+            send_before=parse_send_time(_iso(self.send_before)),
+            first_seen=self._first_seen,
+        )
+        self._first_seen = result.first_seen
+        self.log.info("Braze broadcast %s: %s", self._criteria().describe(), result.reason)
+        if result.done:
+            return PokeReturnValue(is_done=True, xcom_value=result.broadcast)
+        return False
+
+    def execute(self, context: Context) -> Any:
+        """Poke (or reschedule) as usual; deferred, poke once, then wait in the triggerer."""
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue) and first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=BrazeScheduledBroadcastTrigger(
+                braze_conn_id=self.braze_conn_id,
+                condition=self.condition,
+                broadcast_id=self.broadcast_id or None,
+                broadcast_name=self.broadcast_name or None,
+                tag=self.tag or None,
+                end_time=_iso(self.end_time),
+                send_before=_iso(self.send_before),
+                first_seen=self._first_seen,
+                poll_interval=float(self.poke_interval),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger fired: return the broadcast or fail with the trigger's error."""
+        if not event or event.get("status") != "success":
+            message = (event or {}).get("message", "no event")
+            raise AirflowException(f"Waiting for the Braze broadcast failed: {message}")
+        self.log.info("Braze broadcast %s: %s", self._criteria().describe(), event.get("reason"))
+        return event.get("broadcast")
