@@ -92,8 +92,9 @@ def test_message_schedule_create_update_delete(hook, sandbox):
     schedule_id = created.schedule_id
     assert schedule_id
     assert created.dispatch_id
-    hook.update_message_schedule(schedule_id=schedule_id, schedule={"time": _in(2)})
-    assert sandbox.schedules[schedule_id].body["schedule"] == {"time": _in(2)}
+    new_time = _in(2)
+    hook.update_message_schedule(schedule_id=schedule_id, schedule={"time": new_time})
+    assert sandbox.schedules[schedule_id].body["schedule"] == {"time": new_time}
     hook.delete_message_schedule(schedule_id=schedule_id)
     assert schedule_id not in sandbox.schedules
     assert schedule_id in sandbox.deleted_schedules
@@ -108,8 +109,9 @@ def test_campaign_schedule_update_replaces_the_whole_schedule(hook, sandbox):
         schedule={"time": local_time, "in_local_time": True},
         recipients=[{"external_user_id": "u1"}],
     )
-    hook.update_campaign_schedule(campaign_id="camp", schedule_id=created.schedule_id, schedule={"time": _in(4)})
-    assert sandbox.schedules[created.schedule_id].body["schedule"] == {"time": _in(4)}
+    new_time = _in(4)
+    hook.update_campaign_schedule(campaign_id="camp", schedule_id=created.schedule_id, schedule={"time": new_time})
+    assert sandbox.schedules[created.schedule_id].body["schedule"] == {"time": new_time}
     with pytest.raises(BrazeBadRequestError):
         hook.delete_campaign_schedule(campaign_id="other-campaign", schedule_id=created.schedule_id)
     hook.delete_campaign_schedule(campaign_id="camp", schedule_id=created.schedule_id)
