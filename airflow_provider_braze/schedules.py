@@ -6,7 +6,8 @@ pendulum) or an ISO 8601 string.
 * An aware time (or a string with an offset or ``Z``) is sent in UTC (``2026-12-01T09:00:00Z``).
 * With ``in_local_time`` or ``at_optimal_time`` the *wall-clock* time is sent without an offset
   (``2026-12-01T09:00:00``): Braze delivers at that clock time in each user's time zone. An aware
-  datetime contributes its own wall-clock time (09:00+02:00 is sent as 09:00).
+  datetime object contributes its own wall-clock time (09:00+02:00 is sent as 09:00); a string
+  with an offset is refused, as Braze refuses it.
 * A naive datetime or string without those flags is **refused**: it is ambiguous (the worker's
   local time? UTC?). Give an aware datetime, append ``Z``, or set ``in_local_time``.
 * A time in the past or more than 90 days ahead is refused before anything is sent.
@@ -78,6 +79,12 @@ def build_schedule(
     when = _as_datetime(raw_time, time_field)
     local = bool(flags.get("in_local_time") or flags.get("at_optimal_time"))
     if local:
+        if isinstance(raw_time, str) and when.tzinfo is not None:
+            raise PayloadRuleError(
+                time_field,
+                "must not carry a UTC offset with in_local_time or at_optimal_time: give the wall-clock time "
+                "(e.g. 2026-12-01T09:00:00)",
+            )
         text = when.replace(tzinfo=None, microsecond=0).isoformat()
     elif when.tzinfo is None:
         raise PayloadRuleError(

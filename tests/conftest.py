@@ -74,3 +74,10 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory):
         )
 
     return run
+
+
+def run_operator(operator, context: dict | None = None):
+    """Render an operator's templates with ``context`` and execute it, as a worker would."""
+    context = dict(context or {})
+    operator.render_template_fields(context)
+    return operator.execute(context)

@@ -155,8 +155,9 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
         self.messages = messages
 
     def build_plan(self) -> SendPlan:
-        """Validate the new schedule and route."""
+        """Validate the ids and the new schedule, and route."""
         kind, _ = self.kind()
+        self.schedule_ids()
         extra: dict[str, Any] = {}
         if self.schedule is not None and self.schedule != "":
             value = self.schedule
