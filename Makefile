@@ -43,9 +43,11 @@ venvs:
 demo: $(VENV3)/.installed
 	rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
 	export AIRFLOW_HOME="$(CURDIR)/$(DEMO_HOME)" AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	       AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/example_dags" PATH="$(CURDIR)/$(VENV3)/bin:$$PATH"; \
+	       AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/example_dags" PATH="$(CURDIR)/$(VENV3)/bin:$$PATH" \
+	       AIRFLOW_CONN_BRAZE_EXAMPLE_WAREHOUSE='{"conn_type": "sqlite", "host": "$(CURDIR)/$(DEMO_HOME)/warehouse.db"}'; \
 	airflow db migrate > $(DEMO_HOME)/db-migrate.log 2>&1 || { cat $(DEMO_HOME)/db-migrate.log; exit 1; }; \
-	python -m airflow_provider_braze.testing.sandbox --port 0 -- bash -c '\
+	python -m airflow_provider_braze.testing.sandbox --port 0 \
+	  --broadcast "weekly-digest-campaign=Weekly digest@$$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)" -- bash -c '\
 	  status=0; \
 	  for file in example_dags/example_*.py; do \
 	    dag=$$(basename $$file .py); \

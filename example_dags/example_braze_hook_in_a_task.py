@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow_provider_braze.version_compat import AIRFLOW_V_3_0_PLUS
-
-if AIRFLOW_V_3_0_PLUS:
+try:
     from airflow.sdk import dag, task
-else:
+except ImportError:  # Airflow 2
     from airflow.decorators import dag, task
 
 

@@ -26,9 +26,11 @@ def _tomorrow_utc() -> datetime:
 
 def test_aware_datetime_is_sent_in_utc_and_each_batch_gets_a_schedule(sandbox):
     when = pendulum.now("Europe/Paris").add(days=2).replace(microsecond=0)
-    result = run_operator(BrazeScheduleCampaignOperator(
-        task_id="t", campaign_id="camp", schedule=when, recipients=[f"u{i}" for i in range(120)]
-    ))
+    result = run_operator(
+        BrazeScheduleCampaignOperator(
+            task_id="t", campaign_id="camp", schedule=when, recipients=[f"u{i}" for i in range(120)]
+        )
+    )
     bodies = [r.body for r in sandbox.requests]
     expected = when.in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [b["schedule"] for b in bodies] == [{"time": expected}] * 3
@@ -46,18 +48,25 @@ def test_iso_string_with_offset_is_converted_to_utc(sandbox):
 
 def test_in_local_time_sends_the_wall_clock_time_without_offset(sandbox):
     when = pendulum.now("Asia/Tokyo").add(days=3).replace(hour=9, minute=0, second=0, microsecond=0)
-    run_operator(BrazeScheduleMessageOperator(
-        task_id="t", schedule=when, in_local_time=True, segment_id="s", broadcast=True, messages=PUSH
-    ))
+    run_operator(
+        BrazeScheduleMessageOperator(
+            task_id="t", schedule=when, in_local_time=True, segment_id="s", broadcast=True, messages=PUSH
+        )
+    )
     assert sandbox.requests[0].body["schedule"] == {"time": when.strftime("%Y-%m-%dT09:00:00"), "in_local_time": True}
 
 
 def test_braze_dict_form_and_override_messaging_limits(sandbox):
     local = (datetime.now(timezone.utc) + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S")
-    run_operator(BrazeScheduleMessageOperator(
-        task_id="t", schedule={"time": local, "at_optimal_time": True}, external_user_ids=["u"], messages=PUSH,
-        override_messaging_limits=True,
-    ))
+    run_operator(
+        BrazeScheduleMessageOperator(
+            task_id="t",
+            schedule={"time": local, "at_optimal_time": True},
+            external_user_ids=["u"],
+            messages=PUSH,
+            override_messaging_limits=True,
+        )
+    )
     body = sandbox.requests[0].body
     assert body["schedule"] == {"time": local, "at_optimal_time": True}
     assert body["override_messaging_limits"] is True
@@ -71,8 +80,12 @@ BAD_SCHEDULES = [
     (datetime.now(timezone.utc) + timedelta(days=95), {}, "schedule.time", "more than 90 days"),
     ("next tuesday", {}, "schedule", "could not be parsed"),
     ({"time": "2030-01-01T10:00:00Z", "every": "day"}, {}, "schedule", "unknown key"),
-    (datetime.now(timezone.utc) + timedelta(days=1), {"in_local_time": True, "at_optimal_time": True}, "schedule",
-     "alternatives"),
+    (
+        datetime.now(timezone.utc) + timedelta(days=1),
+        {"in_local_time": True, "at_optimal_time": True},
+        "schedule",
+        "alternatives",
+    ),
     ({"time": "2030-01-01T10:00:00+02:00", "in_local_time": True}, {}, "schedule.time", "must not carry a UTC offset"),
 ]
 
@@ -88,44 +101,70 @@ def test_bad_schedules_are_refused_before_any_request(sandbox, schedule, flags, 
 
 
 def test_templated_schedule(sandbox):
-    op = BrazeScheduleCampaignOperator(
-        task_id="t", campaign_id="c", broadcast=True, schedule="{{ params.when }}"
-    )
+    op = BrazeScheduleCampaignOperator(task_id="t", campaign_id="c", broadcast=True, schedule="{{ params.when }}")
     when = _tomorrow_utc()
     run_operator(op, {"params": {"when": when.isoformat()}})
     assert sandbox.requests[0].body["schedule"] == {"time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def _create_campaign_schedules(n_recipients: int = 60) -> dict:
-    return run_operator(BrazeScheduleCampaignOperator(
-        task_id="create", campaign_id="camp", schedule=_tomorrow_utc(), recipients=[f"u{i}" for i in range(n_recipients)]
-    ))
+    return run_operator(
+        BrazeScheduleCampaignOperator(
+            task_id="create",
+            campaign_id="camp",
+            schedule=_tomorrow_utc(),
+            recipients=[f"u{i}" for i in range(n_recipients)],
+        )
+    )
 
 
 def test_update_routes_by_campaign_id_and_takes_the_create_result(sandbox, logs):
     created = _create_campaign_schedules()
     new_time = _tomorrow_utc() + timedelta(days=1)
-    result = run_operator(BrazeUpdateScheduleOperator(
-        task_id="update", campaign_id="camp", schedule_id=created, schedule=new_time
-    ))
+    result = run_operator(
+        BrazeUpdateScheduleOperator(task_id="update", campaign_id="camp", schedule_id=created, schedule=new_time)
+    )
     updates = sandbox.requests_to("/campaigns/trigger/schedule/update")
     assert [u.body["schedule_id"] for u in updates] == created["schedule_ids"]
-    assert all(u.body == {"campaign_id": "camp", "schedule_id": u.body["schedule_id"],
-                          "schedule": {"time": new_time.strftime("%Y-%m-%dT%H:%M:%SZ")}} for u in updates)
-    assert result == {"endpoint": "/campaigns/trigger/schedule/update", "schedule_ids": created["schedule_ids"],
-                      "updated": 2}
+    assert all(
+        u.body
+        == {
+            "campaign_id": "camp",
+            "schedule_id": u.body["schedule_id"],
+            "schedule": {"time": new_time.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        }
+        for u in updates
+    )
+    assert result == {
+        "endpoint": "/campaigns/trigger/schedule/update",
+        "schedule_ids": created["schedule_ids"],
+        "updated": 2,
+    }
     assert "replaces the whole schedule" in logs()
 
 
 def test_update_routes_by_canvas_id_and_message_schedules_by_default(sandbox):
-    canvas = run_operator(BrazeScheduleCanvasOperator(task_id="c", canvas_id="canv", broadcast=True,
-                                                      schedule=_tomorrow_utc()))
-    message = run_operator(BrazeScheduleMessageOperator(task_id="m", segment_id="s", broadcast=True, messages=PUSH,
-                                                        schedule=_tomorrow_utc()))
-    run_operator(BrazeUpdateScheduleOperator(task_id="u1", canvas_id="canv", schedule_id=canvas["schedule_ids"][0],
-                                             schedule=_tomorrow_utc() + timedelta(hours=2)))
-    run_operator(BrazeUpdateScheduleOperator(task_id="u2", schedule_id=str(message["schedule_ids"]),
-                                             messages={"apple_push": {"alert": "Changed"}}))
+    canvas = run_operator(
+        BrazeScheduleCanvasOperator(task_id="c", canvas_id="canv", broadcast=True, schedule=_tomorrow_utc())
+    )
+    message = run_operator(
+        BrazeScheduleMessageOperator(
+            task_id="m", segment_id="s", broadcast=True, messages=PUSH, schedule=_tomorrow_utc()
+        )
+    )
+    run_operator(
+        BrazeUpdateScheduleOperator(
+            task_id="u1",
+            canvas_id="canv",
+            schedule_id=canvas["schedule_ids"][0],
+            schedule=_tomorrow_utc() + timedelta(hours=2),
+        )
+    )
+    run_operator(
+        BrazeUpdateScheduleOperator(
+            task_id="u2", schedule_id=str(message["schedule_ids"]), messages={"apple_push": {"alert": "Changed"}}
+        )
+    )
     assert [r.path for r in sandbox.requests][-2:] == ["/canvas/trigger/schedule/update", "/messages/schedule/update"]
     assert sandbox.schedules[message["schedule_ids"][0]].body["messages"] == {"apple_push": {"alert": "Changed"}}
 
@@ -133,9 +172,16 @@ def test_update_routes_by_canvas_id_and_message_schedules_by_default(sandbox):
 UPDATE_BAD = [
     ({"campaign_id": "c", "schedule_id": "s"}, "schedule", "is required to update a campaign schedule"),
     ({"campaign_id": "c", "canvas_id": "d", "schedule_id": "s"}, "campaign_id", "not both"),
-    ({"campaign_id": "c", "schedule_id": "s", "messages": PUSH,
-      "schedule": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()}, "messages",
-     "cannot be updated on a campaign schedule"),
+    (
+        {
+            "campaign_id": "c",
+            "schedule_id": "s",
+            "messages": PUSH,
+            "schedule": (datetime.now(timezone.utc) + timedelta(days=2)).isoformat(),
+        },
+        "messages",
+        "cannot be updated on a campaign schedule",
+    ),
     ({"schedule_id": []}, "schedule_id", "is required"),
     ({"schedule_id": "s"}, "schedule", "give schedule and/or messages"),
 ]
@@ -152,15 +198,17 @@ def test_bad_updates_are_refused_before_any_request(sandbox, kwargs, field, rule
 
 def test_delete_every_schedule_of_a_create_result(sandbox):
     created = _create_campaign_schedules(120)
-    result = run_operator(BrazeDeleteScheduleOperator(task_id="d", campaign_id="camp",
-                                                      schedule_id=created["schedule_ids"]))
+    result = run_operator(
+        BrazeDeleteScheduleOperator(task_id="d", campaign_id="camp", schedule_id=created["schedule_ids"])
+    )
     assert result["deleted"] == 3
     assert sandbox.schedules == {}
     assert set(sandbox.deleted_schedules) == set(created["schedule_ids"])
 
 
 def test_dry_run_of_a_delete_sends_nothing(sandbox):
-    result = run_operator(BrazeDeleteScheduleOperator(task_id="d", canvas_id="canv", schedule_id=["a", "b"],
-                                                      dry_run=True))
+    result = run_operator(
+        BrazeDeleteScheduleOperator(task_id="d", canvas_id="canv", schedule_id=["a", "b"], dry_run=True)
+    )
     assert sandbox.requests == []
     assert (result["endpoint"], result["requests"]) == ("/canvas/trigger/schedule/delete", 2)

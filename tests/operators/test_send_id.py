@@ -10,8 +10,10 @@ from tests.conftest import run_operator
 
 
 def test_creates_the_given_send_id(sandbox):
-    result = run_operator(BrazeCreateSendIdOperator(task_id="s", campaign_id="camp", send_id="spring-{{ ds_nodash }}"),
-                          {"ds_nodash": "20261127"})
+    result = run_operator(
+        BrazeCreateSendIdOperator(task_id="s", campaign_id="camp", send_id="spring-{{ ds_nodash }}"),
+        {"ds_nodash": "20261127"},
+    )
     assert result == {"send_id": "spring-20261127", "campaign_id": "camp"}
     assert sandbox.requests[0].body == {"campaign_id": "camp", "send_id": "spring-20261127"}
 

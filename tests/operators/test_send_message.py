@@ -30,8 +30,14 @@ def test_ids_and_aliases_are_batched_together_by_50(sandbox):
 
 def test_segment_broadcast(sandbox):
     result = run_operator(
-        BrazeSendMessageOperator(task_id="t", messages=EMAIL, segment_id="seg-1", broadcast=True,
-                                 recipient_subscription_state="opted_in", override_frequency_capping=True)
+        BrazeSendMessageOperator(
+            task_id="t",
+            messages=EMAIL,
+            segment_id="seg-1",
+            broadcast=True,
+            recipient_subscription_state="opted_in",
+            override_frequency_capping=True,
+        )
     )
     [request] = sandbox.requests
     assert request.body == {
@@ -45,10 +51,13 @@ def test_segment_broadcast(sandbox):
 
 
 def test_messages_from_a_json_string(sandbox):
-    run_operator(BrazeSendMessageOperator(
-        task_id="t", messages='{"webhook": {"url": "https://example.com/hook", "request_method": "POST"}}',
-        external_user_ids='["u1"]',
-    ))
+    run_operator(
+        BrazeSendMessageOperator(
+            task_id="t",
+            messages='{"webhook": {"url": "https://example.com/hook", "request_method": "POST"}}',
+            external_user_ids='["u1"]',
+        )
+    )
     assert sandbox.requests[0].body["messages"]["webhook"]["request_method"] == "POST"
 
 
@@ -56,20 +65,35 @@ BAD = [
     ({"external_user_ids": ["u"], "broadcast": True}, "broadcast", "cannot be true"),
     ({"broadcast": True}, "broadcast", "needs segment_id or audience"),
     ({"segment_id": "s"}, "recipients", "no target"),
-    ({"external_user_ids": ["u"], "campaign_id": "c"}, "messages.email.message_variation_id",
-     "required when campaign_id"),
+    (
+        {"external_user_ids": ["u"], "campaign_id": "c"},
+        "messages.email.message_variation_id",
+        "required when campaign_id",
+    ),
     ({"external_user_ids": ["u"], "messages": {"fax": {}}}, "messages.fax", "unknown message type"),
-    ({"external_user_ids": ["u"], "messages": {"email": {"app_id": "a", "body": "b"}}}, "messages.email.from",
-     "is required"),
+    (
+        {"external_user_ids": ["u"], "messages": {"email": {"app_id": "a", "body": "b"}}},
+        "messages.email.from",
+        "is required",
+    ),
     ({"external_user_ids": ["u"], "messages": {}}, "messages", "non-empty"),
-    ({"external_user_ids": ["u"], "messages": {"apple_push": {"alert": "hi", "interruption_level": "loud"}}},
-     "messages.apple_push.interruption_level", "must be one of"),
-    ({"external_user_ids": ["u"], "recipient_subscription_state": "everyone"}, "recipient_subscription_state",
-     "must be one of"),
+    (
+        {"external_user_ids": ["u"], "messages": {"apple_push": {"alert": "hi", "interruption_level": "loud"}}},
+        "messages.apple_push.interruption_level",
+        "must be one of",
+    ),
+    (
+        {"external_user_ids": ["u"], "recipient_subscription_state": "everyone"},
+        "recipient_subscription_state",
+        "must be one of",
+    ),
     ({"external_user_ids": ["u", ""]}, "external_user_ids[1]", "non-empty string"),
     ({"user_aliases": [{"alias_label": "l"}]}, "user_aliases[0].alias_name", "is required"),
-    ({"external_user_ids": ["u"], "messages": {"android_push": {"alert": "a", "title": "t", "extra": "x"}}},
-     "messages.android_push.extra", "must be an object"),
+    (
+        {"external_user_ids": ["u"], "messages": {"android_push": {"alert": "a", "title": "t", "extra": "x"}}},
+        "messages.android_push.extra",
+        "must be an object",
+    ),
 ]
 
 

@@ -55,21 +55,44 @@ def test_broadcast_is_an_explicit_opt_in(sandbox):
 BAD = [
     ({}, "recipients", "no target"),
     ({"broadcast": True, "recipients": ["a"]}, "broadcast", "cannot be true when users or recipients are listed"),
-    ({"recipients": [*_recipients(73), {"external_user_id": "x", "email": "x@example.com"}]}, "recipients[73]",
-     "exactly one of"),
+    (
+        {"recipients": [*_recipients(73), {"external_user_id": "x", "email": "x@example.com"}]},
+        "recipients[73]",
+        "exactly one of",
+    ),
     ({"recipients": [{"email": "x@example.com"}]}, "recipients[0].prioritization", "is required"),
-    ({"recipients": [{"external_user_id": "x", "send_to_existing_only": False}]},
-     "recipients[0].send_to_existing_only", "requires attributes"),
-    ({"recipients": [{"user_alias": {"alias_name": "n", "alias_label": "l"}, "send_to_existing_only": False,
-                      "attributes": {"a": 1}}]}, "recipients[0].send_to_existing_only", "cannot be used with user_alias"),
+    (
+        {"recipients": [{"external_user_id": "x", "send_to_existing_only": False}]},
+        "recipients[0].send_to_existing_only",
+        "requires attributes",
+    ),
+    (
+        {
+            "recipients": [
+                {
+                    "user_alias": {"alias_name": "n", "alias_label": "l"},
+                    "send_to_existing_only": False,
+                    "attributes": {"a": 1},
+                }
+            ]
+        },
+        "recipients[0].send_to_existing_only",
+        "cannot be used with user_alias",
+    ),
     ({"recipients": [{"user_alias": {"alias_name": "n"}}]}, "recipients[0].user_alias.alias_label", "is required"),
     ({"recipients": ["a"], "trigger_properties": {"blob": "x" * 52_000}}, "trigger_properties", "50 KB"),
-    ({"recipients": [{"external_user_id": "a", "trigger_properties": {"blob": "x" * 52_000}}]},
-     "recipients[0].trigger_properties", "50 KB"),
+    (
+        {"recipients": [{"external_user_id": "a", "trigger_properties": {"blob": "x" * 52_000}}]},
+        "recipients[0].trigger_properties",
+        "50 KB",
+    ),
     ({"recipients": ["a"], "send_id": "été"}, "send_id", "ASCII"),
     ({"recipients": ["a"], "send_id": "x" * 65}, "send_id", "at most 64"),
-    ({"broadcast": True, "attachments": [{"file_name": "f", "url": "https://x/f.pdf"}]}, "attachments",
-     "cannot be used with broadcast"),
+    (
+        {"broadcast": True, "attachments": [{"file_name": "f", "url": "https://x/f.pdf"}]},
+        "attachments",
+        "cannot be used with broadcast",
+    ),
     ({"recipients": "not json at all"}, "recipients", "not JSON"),
     ({"recipients": ["a"], "audience": ["not", "an", "object"]}, "audience", "must be an object"),
     ({"recipients": [42]}, "recipients[0]", "must be an object"),
@@ -90,7 +113,9 @@ def test_invalid_input_fails_before_any_request_naming_field_and_rule(sandbox, k
 
 
 def test_the_validation_error_carries_no_recipient_data(sandbox):
-    op = BrazeTriggerCampaignOperator(task_id="t", campaign_id="camp", recipients=[{"email": "secret.person@example.com"}])
+    op = BrazeTriggerCampaignOperator(
+        task_id="t", campaign_id="camp", recipients=[{"email": "secret.person@example.com"}]
+    )
     with pytest.raises(BrazeValidationError) as err:
         run_operator(op)
     assert "secret.person" not in str(err.value)
@@ -148,7 +173,9 @@ def test_dry_run_sends_nothing_and_logs_redacted_payloads(sandbox, logs):
     op = BrazeTriggerCampaignOperator(
         task_id="t",
         campaign_id="camp",
-        recipients=[{"external_user_id": f"secret-user-{i}", "trigger_properties": {"email": "p@x.io"}} for i in range(60)],
+        recipients=[
+            {"external_user_id": f"secret-user-{i}", "trigger_properties": {"email": "p@x.io"}} for i in range(60)
+        ],
         dry_run=True,
     )
     result = run_operator(op)
@@ -170,7 +197,9 @@ def test_dry_run_sends_nothing_and_logs_redacted_payloads(sandbox, logs):
 
 def test_canvas_entry_properties_is_accepted_as_the_older_name_of_context(sandbox):
     op = BrazeTriggerCanvasOperator(
-        task_id="t", canvas_id="canv", recipients=[{"external_user_id": "u", "context": {"x": 1}}],
+        task_id="t",
+        canvas_id="canv",
+        recipients=[{"external_user_id": "u", "context": {"x": 1}}],
         canvas_entry_properties={"plan": "pro"},
     )
     result = run_operator(op)
@@ -181,8 +210,9 @@ def test_canvas_entry_properties_is_accepted_as_the_older_name_of_context(sandbo
 
 
 def test_context_and_canvas_entry_properties_together_are_refused(sandbox):
-    op = BrazeTriggerCanvasOperator(task_id="t", canvas_id="c", broadcast=True, context={"a": 1},
-                                    canvas_entry_properties={"a": 2})
+    op = BrazeTriggerCanvasOperator(
+        task_id="t", canvas_id="c", broadcast=True, context={"a": 1}, canvas_entry_properties={"a": 2}
+    )
     with pytest.raises(BrazeValidationError, match="older name of context"):
         run_operator(op)
     assert sandbox.requests == []

@@ -1,0 +1,34 @@
+"""Create a send id, then use it so the campaign's analytics group this run's sends together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow_provider_braze.operators import BrazeCreateSendIdOperator, BrazeTriggerCampaignOperator
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow import DAG
+
+CAMPAIGN_ID = "monthly-statement-campaign"
+
+with DAG(
+    dag_id="example_braze_send_id",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["braze", "example"],
+) as dag:
+    create_send_id = BrazeCreateSendIdOperator(
+        task_id="create_send_id", campaign_id=CAMPAIGN_ID, send_id="statement-{{ ds_nodash }}"
+    )
+
+    trigger_with_send_id = BrazeTriggerCampaignOperator(
+        task_id="trigger_with_send_id",
+        campaign_id=CAMPAIGN_ID,
+        send_id="{{ ti.xcom_pull(task_ids='create_send_id')['send_id'] }}",
+        recipients=[f"customer-{i}" for i in range(20)],
+    )
+
+    create_send_id >> trigger_with_send_id
