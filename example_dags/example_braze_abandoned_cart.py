@@ -37,7 +37,7 @@ LOAD_SQL = [
     """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 130)
        INSERT INTO carts (external_user_id, sku, cart_value, abandoned_at)
        SELECT 'user-' || i, 'SKU-' || (i % 7), round(20 + (i * 37 % 200), 2),
-              datetime('now', '-' || (i % 30) || ' hours')
+              datetime('now', '-' || (i % 36) || ' hours', '-30 minutes')
        FROM n""",
 ]
 

@@ -41,7 +41,7 @@ def example_braze_hook_in_a_task() -> None:
         )
         return {"dispatch_id": response.dispatch_id, "recipients": len(user_ids)}
 
-    check_connection() >> trigger_welcome_campaign(["user-1", "user-2", "user-3"])
+    check_connection() >> trigger_welcome_campaign(["new-signup-1", "new-signup-2", "new-signup-3"])
 
 
 example_braze_hook_in_a_task()

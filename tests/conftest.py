@@ -73,6 +73,7 @@ def airflow_cli(tmp_path_factory: pytest.TempPathFactory):
             [airflow, *args], env={**base_env, **(env or {})}, capture_output=True, text=True, timeout=timeout
         )
 
+    run.env = base_env  # type: ignore[attr-defined]
     return run
 
 

@@ -20,7 +20,8 @@ def test_ids_and_aliases_are_batched_together_by_50(sandbox):
     bodies = [r.body for r in sandbox.requests]
     sizes = [len(b.get("external_user_ids", [])) + len(b.get("user_aliases", [])) for b in bodies]
     assert sizes == [50, 50, 10]
-    assert bodies[1]["external_user_ids"] == ids[50:] and bodies[1]["user_aliases"] == aliases[:30]
+    assert bodies[1]["external_user_ids"] == ids[50:]
+    assert bodies[1]["user_aliases"] == aliases[:30]
     assert all(b["messages"] == EMAIL for b in bodies)
     assert result["recipients"] == 110
     counts = sandbox.delivery_counts()
