@@ -92,3 +92,39 @@ def test_airflow_connections_test_names_the_missing_permission(airflow_cli, braz
     braze_sandbox.configure(api_keys={"sends-only": frozenset({"campaigns.trigger.send"})})
     result = airflow_cli("connections", "test", "braze_default", env=braze_sandbox.airflow_env(api_key="sends-only"))
     assert "messages.schedule_broadcasts" in result.stdout + result.stderr
+
+
+def test_airflow2_form_widgets_cover_every_declared_field():
+    from airflow_provider_braze.version_compat import AIRFLOW_V_3_0_PLUS
+
+    if AIRFLOW_V_3_0_PLUS:
+        pytest.skip("Airflow 3 builds the form from the declarative conn-fields")
+    from airflow.providers_manager import ProvidersManager
+
+    from airflow_provider_braze.get_provider_info import CONN_FIELDS
+
+    widgets = ProvidersManager().connection_form_widgets
+    assert {f"extra__braze__{name}" for name in CONN_FIELDS} <= set(widgets)
+
+
+def test_prefixed_airflow2_form_extras_are_read(monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BRAZE_DEFAULT",
+        json.dumps({"conn_type": "braze", "host": "US-03", "password": "k", "extra": {"extra__braze__timeout": "9"}}),
+    )
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    assert BrazeHook().params.settings.timeout == 9.0
+
+
+@pytest.mark.e2e
+def test_connection_from_a_secrets_backend(airflow_cli, braze_sandbox, tmp_path):
+    connections = tmp_path / "connections.json"
+    connections.write_text(json.dumps({"braze_default": json.loads(braze_sandbox.connection_json())}))
+    env = {
+        "AIRFLOW__SECRETS__BACKEND": "airflow.secrets.local_filesystem.LocalFilesystemBackend",
+        "AIRFLOW__SECRETS__BACKEND_KWARGS": json.dumps({"connections_file_path": str(connections)}),
+    }
+    result = airflow_cli("connections", "test", "braze_default", env=env)
+    assert "Connection success" in result.stdout, result.stdout + result.stderr
+    assert len(braze_sandbox.requests) == 1

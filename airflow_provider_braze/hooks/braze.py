@@ -126,6 +126,32 @@ class BrazeHook(HttpHook):
             },
         }
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form on Airflow 2 (Airflow 3 reads ``conn-fields``)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import BooleanField, IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        from airflow_provider_braze.get_provider_info import CONN_FIELDS
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            label, kinds = lazy_gettext(spec["label"]), spec["schema"]["type"]
+            if "boolean" in kinds:
+                widgets[name] = BooleanField(label, description=spec["description"], default=False)
+            elif "integer" in kinds:
+                widgets[name] = IntegerField(
+                    label,
+                    description=spec["description"],
+                    validators=[Optional(), NumberRange(min=spec["schema"].get("minimum", 0))],
+                    widget=BS3TextFieldWidget(),
+                )
+            else:
+                widgets[name] = StringField(label, description=spec["description"], widget=BS3TextFieldWidget())
+        return widgets
+
     @cached_property
     def params(self) -> BrazeConnectionParams:
         """The resolved connection: REST base URL, key, instance and settings."""

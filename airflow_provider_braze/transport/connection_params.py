@@ -69,8 +69,10 @@ def resolve_connection_params(
             f"Connection '{conn_id}' has no REST API key: put the key in the connection's password "
             "field (labelled 'REST API key' in the UI)."
         )
+    # Airflow 2 forms may store custom fields as ``extra__braze__<name>``.
+    plain = {key.removeprefix("extra__braze__"): value for key, value in extras.items()}
     try:
-        settings = BrazeClientSettings.from_extras({**extras, **(overrides or {})})
+        settings = BrazeClientSettings.from_extras({**plain, **(overrides or {})})
     except BrazeSettingsError as err:
         raise BrazeConfigurationError(f"Connection '{conn_id}': {err}") from None
     return BrazeConnectionParams(

@@ -69,8 +69,8 @@ def dags_test(airflow_cli, braze_sandbox, tmp_path):
 
 def test_every_example_dag_file_is_covered():
     files = {p.stem for p in EXAMPLES.glob("example_*.py")}
-    tested = {name[len("test_"):] for name in globals() if name.startswith("test_example_braze")}
-    assert files == {f"example_braze_{t[len('example_braze_'):]}" for t in tested}
+    tested = {name[len("test_") :] for name in globals() if name.startswith("test_example_braze")}
+    assert files == {f"example_braze_{t[len('example_braze_') :]}" for t in tested}
 
 
 def test_example_braze_abandoned_cart(dags_test, braze_sandbox):
@@ -107,9 +107,12 @@ def test_example_braze_segment_broadcast(dags_test, braze_sandbox):
 def test_example_braze_canvas_schedule(dags_test, braze_sandbox):
     dags_test("example_braze_canvas_schedule")
     paths = [r.path for r in braze_sandbox.requests]
-    assert paths == ["/canvas/trigger/schedule/create"] * 2 + ["/canvas/trigger/schedule/update"] * 2 + [
-        "/canvas/trigger/schedule/delete"
-    ] * 2
+    assert (
+        paths
+        == ["/canvas/trigger/schedule/create"] * 2
+        + ["/canvas/trigger/schedule/update"] * 2
+        + ["/canvas/trigger/schedule/delete"] * 2
+    )
     assert braze_sandbox.schedules == {}
     assert len(braze_sandbox.deleted_schedules) == 2
     update = braze_sandbox.requests_to("/canvas/trigger/schedule/update")[0].body["schedule"]["time"]
