@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_braze.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.hooks.braze import BrazeHook, format_end_time
@@ -36,7 +44,9 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
     * ``"scheduled"``: it is listed (and due before ``send_before``, if given);
     * ``"sent"``: it was listed, and since then it left the list, its ``next_send_time`` moved on
       (recurring broadcasts) or that time passed. This needs memory between pokes, so it works in
-      ``poke`` mode and deferred, not in ``reschedule`` mode.
+      ``poke`` mode and deferred, not in ``reschedule`` mode. The sensor must first see the
+      broadcast scheduled: one that went out before the first poke cannot be told apart from one
+      never scheduled, and the sensor waits until its ``timeout``.
 
     The result (XCom) is the matched broadcast (``id``, ``name``, ``type``, ``tags``,
     ``next_send_time``, ``schedule_type``; ``sent_at`` for ``sent``).
@@ -151,6 +161,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
                 send_before=_iso(self.send_before),
                 first_seen=self._first_seen,
                 poll_interval=float(self.poke_interval),
+                timeout_at=time.time() + float(self.timeout),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),
@@ -159,7 +170,15 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger fired: return the broadcast or fail with the trigger's error."""
-        if not event or event.get("status") != "success":
+        status = (event or {}).get("status")
+        if status == "timeout":
+            message = (
+                f"Sensor timed out waiting for the Braze broadcast {self._criteria().describe()}: {event['message']}"
+            )
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        if not event or status != "success":
             message = (event or {}).get("message", "no event")
             raise AirflowException(f"Waiting for the Braze broadcast failed: {message}")
         self.log.info("Braze broadcast %s: %s", self._criteria().describe(), event.get("reason"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -27,6 +28,8 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
     :param send_before: ISO time the broadcast must be due before (``scheduled``).
     :param first_seen: the ``next_send_time`` the sensor saw first (``sent``).
     :param poll_interval: seconds between polls.
+    :param timeout_at: epoch seconds after which the trigger gives up with a ``timeout`` event
+        (the sensor's ``timeout``), so the wait ends even where the runner enforces no deadline.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
         send_before: str | None = None,
         first_seen: str | None = None,
         poll_interval: float = 300.0,
+        timeout_at: float | None = None,
     ) -> None:
         super().__init__()
         self.braze_conn_id = braze_conn_id
@@ -52,6 +56,7 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
         self.send_before = send_before
         self.first_seen = first_seen
         self.poll_interval = poll_interval
+        self.timeout_at = timeout_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and primitive kwargs."""
@@ -67,6 +72,7 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
                 "send_before": self.send_before,
                 "first_seen": self.first_seen,
                 "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
             },
         )
 
@@ -93,6 +99,9 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
                 self.log.info("Braze broadcast %s: %s", criteria.describe(), result.reason)
                 if result.done:
                     yield TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": result.reason})
+                    return
+                if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
+                    yield TriggerEvent({"status": "timeout", "message": f"timed out: {result.reason}"})
                     return
                 await asyncio.sleep(self.poll_interval)
         except Exception as err:

@@ -129,3 +129,28 @@ def test_execute_complete(sandbox):
     assert sensor.execute_complete({}, {"status": "success", "broadcast": {"id": "x"}}) == {"id": "x"}
     with pytest.raises(AirflowException, match="401"):
         sensor.execute_complete({}, {"status": "error", "message": "HTTP 401"})
+
+
+def test_trigger_gives_up_at_its_timeout(sandbox):
+    import time
+
+    trigger = BrazeScheduledBroadcastTrigger(
+        braze_conn_id="braze_default",
+        condition="scheduled",
+        tag="never",
+        poll_interval=0.2,
+        timeout_at=time.time() + 0.5,
+    )
+    event = asyncio.run(asyncio.wait_for(trigger.run().__anext__(), timeout=10))
+    assert event.payload["status"] == "timeout"
+    assert 2 <= len(sandbox.requests) <= 4
+
+
+def test_execute_complete_timeout_fails_or_skips_with_soft_fail():
+    from airflow.providers.common.compat.sdk import AirflowSensorTimeout, AirflowSkipException
+
+    event = {"status": "timeout", "message": "timed out: not scheduled"}
+    with pytest.raises(AirflowSensorTimeout):
+        BrazeScheduledBroadcastSensor(task_id="s", tag="t").execute_complete({}, event)
+    with pytest.raises(AirflowSkipException):
+        BrazeScheduledBroadcastSensor(task_id="s", tag="t", soft_fail=True).execute_complete({}, event)
