@@ -178,8 +178,8 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
-        if not event or status != "success":
-            message = (event or {}).get("message", "no event")
+        if status != "success":
+            message = event.get("message", "no event")
             raise AirflowException(f"Waiting for the Braze broadcast failed: {message}")
         self.log.info("Braze broadcast %s: %s", self._criteria().describe(), event.get("reason"))
         return event.get("broadcast")
