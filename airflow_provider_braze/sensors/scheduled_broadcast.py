@@ -169,17 +169,16 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         return None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger fired: return the broadcast or fail with the trigger's error."""
-        status = (event or {}).get("status")
+        """Resume after the trigger fired: return the broadcast, or time out / fail with its message."""
+        payload = event or {}
+        status = payload.get("status")
+        described = self._criteria().describe()
         if status == "timeout":
-            message = (
-                f"Sensor timed out waiting for the Braze broadcast {self._criteria().describe()}: {event['message']}"
-            )
+            message = f"Sensor timed out waiting for the Braze broadcast {described}: {payload.get('message')}"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
         if status != "success":
-            message = event.get("message", "no event")
-            raise AirflowException(f"Waiting for the Braze broadcast failed: {message}")
-        self.log.info("Braze broadcast %s: %s", self._criteria().describe(), event.get("reason"))
-        return event.get("broadcast")
+            raise AirflowException(f"Waiting for the Braze broadcast failed: {payload.get('message', 'no event')}")
+        self.log.info("Braze broadcast %s: %s", described, payload.get("reason"))
+        return payload.get("broadcast")
