@@ -1,4 +1,4 @@
-"""Create a send id, then use it so the campaign's analytics group this run's sends together."""
+"""Create a send id, then use it in mapped sends so the campaign's analytics group this run's sends together."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ with DAG(
         task_id="create_send_id", campaign_id=CAMPAIGN_ID, send_id="statement-{{ ds_nodash }}"
     )
 
-    trigger_with_send_id = BrazeTriggerCampaignOperator(
+    # One mapped task per region; every one carries the same send id.
+    trigger_with_send_id = BrazeTriggerCampaignOperator.partial(
         task_id="trigger_with_send_id",
         campaign_id=CAMPAIGN_ID,
         send_id="{{ ti.xcom_pull(task_ids='create_send_id')['send_id'] }}",
-        recipients=[f"customer-{i}" for i in range(20)],
-    )
+    ).expand(recipients=[[f"customer-eu-{i}" for i in range(10)], [f"customer-us-{i}" for i in range(10)]])
 
     create_send_id >> trigger_with_send_id
