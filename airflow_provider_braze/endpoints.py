@@ -6,6 +6,7 @@ Pure data with no Airflow imports; the hook, the operators and the sandbox all r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,18 @@ def permission_for(path: str) -> str | None:
     """Return the key permission an endpoint path needs, or None for an unknown path."""
     endpoint = BY_PATH.get(path)
     return endpoint.permission if endpoint else None
+
+
+def rate_budget(endpoint: Endpoint, body: dict[str, Any] | None) -> str:
+    """The rate-limit budget one request draws on: ``broadcast``, ``send_id`` or ``shared``.
+
+    Send endpoints use the per-minute broadcast budget when they target a segment or audience
+    rather than listed users; everything else shares the workspace's hourly pool.
+    """
+    if endpoint.bucket == "send_id":
+        return "send_id"
+    if endpoint.bucket == "send" and body is not None:
+        listed = body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases")
+        if body.get("broadcast") or (not listed and (body.get("segment_id") or body.get("audience"))):
+            return "broadcast"
+    return "shared"

@@ -1,12 +1,16 @@
-"""Planning a send: validate everything, then split it into Braze's 50-per-request batches.
+"""Planning a send: validate the whole source, then read it back in Braze's 50-per-request batches.
 
-A :class:`SendPlan` is the list of request bodies an operator will send. It is built (and every
-part of it validated) before the first request, so a bad recipient at position 10,000 stops the
-task before recipient 1 is messaged. No Airflow imports.
+Building a :class:`SendPlan` reads the entire recipient source once, validating every recipient and
+spooling the valid ones to disk, before anything is sent: a bad recipient at row 10,000 stops the
+task before recipient 1 is messaged, and memory stays flat however large the source. No Airflow
+imports.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +18,14 @@ from typing import Any
 from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze import payload_validation as pv
 from airflow_provider_braze.endpoints import Endpoint
+from airflow_provider_braze.recipient_rows import is_row, row_to_recipient
+from airflow_provider_braze.recipient_spool import RecipientSpool
 
 _REDACTED = "<redacted>"
 _RECIPIENT_DATA = ("trigger_properties", "context", "canvas_entry_properties", "attributes")
+#: Invalid rows quoted in a validation error (all are counted).
+MAX_ERRORS_QUOTED = 10
+ON_INVALID = ("fail", "skip")
 
 
 @dataclass(frozen=True)
@@ -33,31 +42,123 @@ class PlannedRequest:
     recipients: int
 
 
+@dataclass(frozen=True)
+class RecipientSource:
+    """Items to validate and send, each with the name used for it in errors.
+
+    :param items: ``(label, item)`` pairs; ``label`` is ``recipients[3]`` or ``row 4``.
+    :param rows: the items are database rows (always the row convention).
+    """
+
+    items: Iterable[tuple[str, Any]]
+    rows: bool = False
+
+
+def list_source(values: Iterable[Any] | None, name: str = "recipients") -> RecipientSource | None:
+    """A source over a list or iterable (e.g. an upstream task's XCom); None stays None."""
+    if values is None:
+        return None
+    return RecipientSource((f"{name}[{index}]", item) for index, item in enumerate(values))
+
+
+def rows_source(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> RecipientSource:
+    """A source over numbered database rows."""
+    return RecipientSource(((f"row {number}", row) for number, row in rows), rows=True)
+
+
 @dataclass
 class SendPlan:
     """The requests one operator run sends, in order.
 
     :param endpoint: the endpoint every request goes to.
-    :param requests: the requests.
+    :param common: the body fields every request shares.
+    :param spool: the validated recipients (None: no listed recipients, one request).
+    :param users_style: batch into ``external_user_ids``/``user_aliases`` (``/messages/send``)
+        instead of ``recipients``.
+    :param fixed: explicit bodies (schedule updates and deletes, send ids).
     """
 
     endpoint: Endpoint
-    requests: list[PlannedRequest] = field(default_factory=list)
+    common: dict[str, Any] = field(default_factory=dict)
+    spool: RecipientSpool | None = None
+    users_style: bool = False
+    fixed: list[dict[str, Any]] | None = None
+
+    @property
+    def total_requests(self) -> int:
+        """Requests the plan sends."""
+        if self.fixed is not None:
+            return len(self.fixed)
+        if self.spool is None:
+            return 1
+        return math.ceil(self.spool.count / rules.MAX_USERS_PER_REQUEST)
 
     @property
     def recipients(self) -> int:
         """Listed users or recipients across all requests."""
-        return sum(r.recipients for r in self.requests)
+        return self.spool.count if self.spool is not None else 0
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what the plan sends, in order (endpoint, shared fields, recipients)."""
+        digest = hashlib.sha256(self.endpoint.path.encode())
+        digest.update(json.dumps(self.common, sort_keys=True, default=str).encode())
+        digest.update(json.dumps(self.fixed, sort_keys=True, default=str).encode())
+        digest.update((self.spool.digest if self.spool else "").encode())
+        return digest.hexdigest()
+
+    def requests(self) -> Iterator[PlannedRequest]:
+        """The requests, built lazily from the spool."""
+        if self.fixed is not None:
+            for number, body in enumerate(self.fixed, start=1):
+                yield PlannedRequest(number, body, 0)
+            return
+        if self.spool is None:
+            yield PlannedRequest(1, dict(self.common), 0)
+            return
+        for number, batch in enumerate(self.spool.batches(rules.MAX_USERS_PER_REQUEST), start=1):
+            yield PlannedRequest(number, self._body(batch), len(batch))
+
+    def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+        body = dict(self.common)
+        if not self.users_style:
+            body["recipients"] = batch
+            return body
+        ids = [r["external_user_id"] for r in batch if "external_user_id" in r]
+        aliases = [r["user_alias"] for r in batch if "user_alias" in r]
+        if ids:
+            body["external_user_ids"] = ids
+        if aliases:
+            body["user_aliases"] = aliases
+        return body
 
     def summary(self) -> dict[str, Any]:
         """What the plan would send (for dry runs and logs): counts only, no recipient data."""
-        return {
+        sizes = [r.recipients for r in self.requests()] if self.total_requests <= 1000 else None
+        summary: dict[str, Any] = {
             "endpoint": self.endpoint.path,
-            "requests": len(self.requests),
-            "batches": len(self.requests),
+            "requests": self.total_requests,
+            "batches": self.total_requests,
             "recipients": self.recipients,
-            "batch_sizes": [r.recipients for r in self.requests],
         }
+        if sizes is not None:
+            summary["batch_sizes"] = sizes
+        summary.update(self.rejections())
+        return summary
+
+    def rejections(self) -> dict[str, Any]:
+        """Rows left out by ``on_invalid="skip"`` (row number and rule), if any."""
+        if self.spool is None or not self.spool.rejected_count:
+            return {}
+        return {
+            "rejected_rows": [{"row": r.row, "reason": r.reason} for r in self.spool.rejected],
+            "rejected_count": self.spool.rejected_count,
+        }
+
+    def close(self) -> None:
+        """Delete the spool."""
+        if self.spool is not None:
+            self.spool.close()
 
 
 def redact(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,23 +188,103 @@ def _redact_recipient(recipient: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def batched(items: Sequence[Any], size: int = rules.MAX_USERS_PER_REQUEST) -> Iterator[list[Any]]:
-    """Consecutive slices of at most ``size`` items."""
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
+@dataclass(frozen=True)
+class SpoolOptions:
+    """How a source is spooled.
+
+    :param on_invalid: ``fail`` (default): any invalid row fails the task before sending;
+        ``skip``: send the valid rows and report the others.
+    :param max_recipients: refuse, before sending, a source with more valid recipients.
+    :param shard_count: split recipients into this many shards (stable hash of the identifier).
+    :param shard_index: the shard this task sends.
+    """
+
+    on_invalid: str = "fail"
+    max_recipients: int | None = None
+    shard_count: int = 1
+    shard_index: int = 0
+
+    def check(self) -> None:
+        """Validate the options themselves."""
+        pv.check_enum(self.on_invalid, "on_invalid", ON_INVALID)
+        if self.max_recipients is not None and (not isinstance(self.max_recipients, int) or self.max_recipients < 0):
+            raise pv.PayloadRuleError("max_recipients", "must be a whole number, 0 or more")
+        if not isinstance(self.shard_count, int) or self.shard_count < 1:
+            raise pv.PayloadRuleError("shard_count", "must be a whole number, 1 or more")
+        if not isinstance(self.shard_index, int) or not 0 <= self.shard_index < self.shard_count:
+            raise pv.PayloadRuleError("shard_index", f"must be between 0 and {self.shard_count - 1}")
 
 
-def normalise_recipients(recipients: Iterable[Any] | None) -> list[dict[str, Any]]:
-    """Recipient objects; a plain string is shorthand for ``{"external_user_id": s}``."""
-    result = []
-    for index, recipient in enumerate(recipients or ()):
-        if isinstance(recipient, str):
-            result.append({"external_user_id": recipient})
-        elif isinstance(recipient, Mapping):
-            result.append(dict(recipient))
-        else:
-            raise pv.PayloadRuleError(f"recipients[{index}]", "must be an object (or an external_user_id string)")
-    return result
+def _to_recipient(item: Any, label: str, rows: bool, properties_field: str) -> dict[str, Any]:
+    if isinstance(item, str) and not rows:
+        return {"external_user_id": item}
+    if not isinstance(item, Mapping):
+        raise pv.PayloadRuleError(label, "must be an object (or an external_user_id string)")
+    return row_to_recipient(item, properties_field) if rows or is_row(item) else dict(item)
+
+
+def _check_user(recipient: dict[str, Any], label: str) -> None:
+    """``/messages/send`` lists users by external id or alias only, without per-user data."""
+    extra = set(recipient) - {"external_user_id", "user_alias"}
+    if extra or len(recipient) != 1:
+        raise pv.PayloadRuleError(
+            label, "/messages/send takes users by external_user_id or user alias only (no per-user data)"
+        )
+    if "user_alias" in recipient:
+        pv.check_alias(recipient["user_alias"], label)
+    elif not isinstance(recipient["external_user_id"], str) or not recipient["external_user_id"]:
+        raise pv.PayloadRuleError(label, "must be a non-empty string")
+
+
+def spool_source(
+    source: RecipientSource, *, properties_field: str, options: SpoolOptions, users_style: bool = False
+) -> RecipientSpool:
+    """Validate every item of ``source`` and spool the valid ones; fail or skip invalid ones."""
+    options.check()
+    spool = RecipientSpool(shard_count=options.shard_count, shard_index=options.shard_index)
+    first_error: pv.PayloadRuleError | None = None
+    try:
+        for row_number, (label, item) in enumerate(source.items, start=1):
+            spool.rows_read += 1
+            try:
+                recipient = _to_recipient(item, label, source.rows, properties_field)
+                if users_style:
+                    _check_user(recipient, label)
+                else:
+                    pv.check_recipient(recipient, label, properties_field)
+            except pv.PayloadRuleError as err:
+                field_name = err.field if err.field.startswith(label) else f"{label}.{err.field}"
+                error = pv.PayloadRuleError(field_name, err.rule)
+                first_error = first_error or error
+                spool.reject(row_number, str(error))
+                continue
+            spool.add(recipient)
+        if spool.rejected_count and options.on_invalid == "fail":
+            assert first_error is not None
+            raise _combined(first_error, spool)
+        if options.max_recipients is not None and spool.count > options.max_recipients:
+            raise pv.PayloadRuleError(
+                "max_recipients",
+                f"the source has {spool.count} recipients, more than the {options.max_recipients} allowed; "
+                "nothing was sent",
+            )
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def _combined(first: pv.PayloadRuleError, spool: RecipientSpool) -> pv.PayloadRuleError:
+    if spool.rejected_count == 1:
+        return first
+    quoted = "; ".join(r.reason for r in spool.rejected[1:MAX_ERRORS_QUOTED])
+    more = spool.rejected_count - min(spool.rejected_count, MAX_ERRORS_QUOTED)
+    tail = f" (+{more} more)" if more else ""
+    return pv.PayloadRuleError(
+        first.field,
+        f"{first.rule}. {spool.rejected_count} invalid rows in all; also: {quoted}{tail}. Nothing was sent "
+        "(on_invalid='skip' sends the valid rows)",
+    )
 
 
 def _compact(**fields: Any) -> dict[str, Any]:
@@ -117,27 +298,26 @@ def plan_trigger(
     id_value: Any,
     properties_field: str,
     properties: Mapping[str, Any] | None,
-    recipients: Iterable[Any] | None,
+    source: RecipientSource | None,
     broadcast: bool | None,
     audience: Mapping[str, Any] | None,
     send_id: str | None = None,
     attachments: Sequence[Mapping[str, Any]] | None = None,
     schedule: Mapping[str, Any] | None = None,
+    options: SpoolOptions | None = None,
 ) -> SendPlan:
     """Plan a campaign or Canvas trigger (or trigger-schedule create).
 
     :param id_field: ``campaign_id`` or ``canvas_id``.
     :param properties_field: ``trigger_properties`` or ``context``.
+    :param source: the listed recipients (None: target the audience with ``broadcast``).
     """
     pv.check_required_id(id_value, id_field)
     pv.check_send_id(send_id)
     pv.check_properties(properties, properties_field)
-    listed = normalise_recipients(recipients)
-    for index, recipient in enumerate(listed):
-        pv.check_recipient(recipient, f"recipients[{index}]", properties_field)
     pv.check_targets(
         broadcast=broadcast,
-        listed=bool(listed),
+        listed=source is not None,
         audience=audience,
         attachments=attachments,
         broadcast_alone_targets=True,
@@ -151,12 +331,9 @@ def plan_trigger(
         attachments=attachments,
         schedule=schedule,
     )
-    plan = SendPlan(endpoint)
-    if not listed:
-        plan.requests.append(PlannedRequest(1, common, 0))
-        return plan
-    for number, batch in enumerate(batched(listed), start=1):
-        plan.requests.append(PlannedRequest(number, {**common, "recipients": batch}, len(batch)))
+    plan = SendPlan(endpoint, common)
+    if source is not None:
+        plan.spool = spool_source(source, properties_field=properties_field, options=options or SpoolOptions())
     return plan
 
 
@@ -164,8 +341,7 @@ def plan_message(
     *,
     endpoint: Endpoint,
     messages: Mapping[str, Any] | None,
-    external_user_ids: Sequence[str] | None,
-    user_aliases: Sequence[Mapping[str, Any]] | None,
+    source: RecipientSource | None,
     segment_id: str | None,
     audience: Mapping[str, Any] | None,
     broadcast: bool | None,
@@ -175,16 +351,18 @@ def plan_message(
     frequency_flag: str,
     frequency_value: bool | None,
     schedule: Mapping[str, Any] | None = None,
+    options: SpoolOptions | None = None,
 ) -> SendPlan:
     """Plan ``/messages/send`` or ``/messages/schedule/create``.
 
+    :param source: the users (``{"external_user_id"}`` or ``{"user_alias"}`` items, or rows);
+        None targets a segment or audience with ``broadcast``.
     :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
         (schedule create), as Braze spells it per endpoint.
     """
-    pv.check_user_ids(external_user_ids, user_aliases)
     pv.check_targets(
         broadcast=broadcast,
-        listed=bool(external_user_ids or user_aliases),
+        listed=source is not None,
         segment_id=segment_id,
         audience=audience,
         broadcast_alone_targets=False,
@@ -205,17 +383,23 @@ def plan_message(
         messages=messages,
         **{frequency_flag: frequency_value},
     )
-    plan = SendPlan(endpoint)
-    users: list[tuple[str, Any]] = [("external_user_ids", u) for u in external_user_ids or ()]
-    users += [("user_aliases", a) for a in user_aliases or ()]
-    if not users:
-        plan.requests.append(PlannedRequest(1, common, 0))
-        return plan
-    for number, batch in enumerate(batched(users), start=1):
-        body = dict(common)
-        for key in ("external_user_ids", "user_aliases"):
-            chosen = [value for kind, value in batch if kind == key]
-            if chosen:
-                body[key] = chosen
-        plan.requests.append(PlannedRequest(number, body, len(batch)))
+    plan = SendPlan(endpoint, common, users_style=True)
+    if source is not None:
+        plan.spool = spool_source(
+            source, properties_field="trigger_properties", options=options or SpoolOptions(), users_style=True
+        )
     return plan
+
+
+def users_source(external_user_ids: Iterable[Any] | None, user_aliases: Iterable[Any] | None) -> RecipientSource | None:
+    """The users of ``/messages/send`` as one source: ids first, then aliases."""
+    if external_user_ids is None and user_aliases is None:
+        return None
+
+    def items() -> Iterator[tuple[str, Any]]:
+        for index, user_id in enumerate(external_user_ids or ()):
+            yield f"external_user_ids[{index}]", {"external_user_id": user_id}
+        for index, alias in enumerate(user_aliases or ()):
+            yield f"user_aliases[{index}]", {"user_alias": alias}
+
+    return RecipientSource(items())

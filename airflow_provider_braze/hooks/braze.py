@@ -24,6 +24,7 @@ from airflow_provider_braze.exceptions import (
 )
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.rate_limiter import RateLimiter
 from airflow_provider_braze.transport.responses import (
     BrazeResponse,
     build_error,
@@ -110,6 +111,9 @@ class BrazeHook(HttpHook):
         self._session_lock = threading.Lock()
         #: The ``X-RateLimit-*`` headers of the latest response.
         self.last_rate_limit = RateLimitInfo()
+        #: Attempts after the first, across all requests of this hook.
+        self.retries = 0
+        self._retries_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -194,6 +198,17 @@ class BrazeHook(HttpHook):
                 self._session.headers.update(headers)
             return self._session
 
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """The pacing shared by every request (and thread) of this hook, from the connection's limits."""
+        settings = self.params.settings
+        return RateLimiter(
+            {
+                "shared": settings.requests_per_hour / 3600.0,
+                "broadcast": settings.broadcast_requests_per_minute / 60.0,
+            }
+        )
+
     def close(self) -> None:
         """Close the pooled session (a new one is made on the next request)."""
         with self._session_lock:
@@ -210,13 +225,15 @@ class BrazeHook(HttpHook):
         *,
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
+        retry_unknown_outcome: bool | None = None,
     ) -> BrazeResponse:
-        """Send one request to Braze with the retry policy, and parse the answer.
+        """Send one request to Braze with the retry policy and rate limiting, and parse the answer.
 
         :param method: ``GET`` or ``POST``.
         :param endpoint: the path, e.g. ``/messages/send``.
         :param json: the JSON body of a POST.
         :param params: query parameters of a GET.
+        :param retry_unknown_outcome: override the connection's ``retry_unknown_outcome`` for this request.
         :return: the parsed answer (202 ``queued`` and partial successes included).
         :raises BrazeAPIError: on an error status (a subclass per status family).
         :raises BrazeUnknownOutcomeError: when the request was sent but its outcome is unknown.
@@ -224,12 +241,18 @@ class BrazeHook(HttpHook):
         """
         session = self.get_conn()
         settings = self.params.settings
+        if retry_unknown_outcome is None:
+            retry_unknown_outcome = settings.retry_unknown_outcome
         url = f"{self.params.base_url}{endpoint}"
+        known = ep.BY_PATH.get(endpoint)
+        budget = ep.rate_budget(known, dict(json) if json is not None else None) if known else "shared"
+        limiter = self.rate_limiter
         started = time.monotonic()
         deadline = started + settings.retry_deadline
         attempt = 0
         while True:
             attempt += 1
+            limiter.acquire(budget)
             sent_at = time.monotonic()
             try:
                 response = session.request(
@@ -254,6 +277,7 @@ class BrazeHook(HttpHook):
                 elapsed = time.monotonic() - sent_at
                 headers = response.headers
                 self.last_rate_limit = RateLimitInfo.from_headers(headers)
+                limiter.observe(budget, self.last_rate_limit, response.status_code)
                 if 200 <= response.status_code < 300:
                     result = parse_success(
                         status=response.status_code,
@@ -280,7 +304,7 @@ class BrazeHook(HttpHook):
                 method=method,
                 retry_number=attempt,
                 max_retries=settings.max_retries,
-                retry_unknown_outcome=settings.retry_unknown_outcome,
+                retry_unknown_outcome=retry_unknown_outcome,
                 time_left=deadline - time.monotonic(),
                 reset_at=reset_at,
                 now=time.time(),
@@ -289,6 +313,8 @@ class BrazeHook(HttpHook):
             )
             if delay is None:
                 raise error
+            with self._retries_lock:
+                self.retries += 1
             self.log.warning(
                 "Braze %s %s attempt %d failed (%s); retrying in %.1f s",
                 method,

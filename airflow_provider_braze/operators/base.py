@@ -65,7 +65,7 @@ class BrazeBaseOperator(BaseOperator):
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """The XCom result of a send (override to reshape it)."""
-        return outcome.to_result()
+        return outcome.to_result(self.hook)
 
     # -- helpers for subclasses ---------------------------------------------------------------
 
@@ -88,22 +88,33 @@ class BrazeBaseOperator(BaseOperator):
         except PayloadRuleError as err:
             raise BrazeValidationError(err.field, err.rule) from None
 
+    def send_options(self, context: Context, plan: SendPlan) -> dict[str, Any]:
+        """Keyword arguments of :func:`~airflow_provider_braze.batch_sender.send_plan` (override to add
+        concurrency and resuming)."""
+        return {}
+
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate everything, then send every batch (or, in a dry run, only log them)."""
         plan = self.plan_or_fail()
-        if self.flag_arg(self.dry_run, "dry_run"):
-            return self.log_dry_run(plan)
-        self.push_dashboard_url(context)
-        outcome = send_plan(self.hook, plan, self.log)
-        result = self.make_result(outcome)
+        try:
+            if self.flag_arg(self.dry_run, "dry_run"):
+                return self.log_dry_run(plan)
+            self.push_dashboard_url(context)
+            outcome = send_plan(self.hook, plan, self.log, **self.send_options(context, plan))
+            result = {**self.make_result(outcome), **plan.rejections()}
+        finally:
+            plan.close()
         self.log.info(
-            "Braze %s: %d batch(es) accepted, %d recipient(s), %d dispatch id(s), %d minor error(s), %d queued",
+            "Braze %s: %d batch(es) accepted, %d recipient(s), %d dispatch id(s), %d minor error(s), %d queued, "
+            "%d rejected row(s), %d unknown outcome(s)",
             plan.endpoint.path,
             outcome.batches,
             outcome.recipients,
-            len(outcome.dispatch_ids),
+            len(outcome.dispatch_ids_by_batch),
             outcome.minor_error_count,
             outcome.queued_batches,
+            result.get("rejected_count", 0),
+            len(outcome.unknown_outcome_batches),
         )
         return result
 
@@ -116,15 +127,17 @@ class BrazeBaseOperator(BaseOperator):
             summary["endpoint"],
             summary["recipients"],
         )
-        for request in plan.requests[:DRY_RUN_LOGGED_REQUESTS]:
+        for request in plan.requests():
+            if request.number > DRY_RUN_LOGGED_REQUESTS:
+                break
             self.log.info(
                 "Dry run request %d/%d: %s",
                 request.number,
-                len(plan.requests),
+                plan.total_requests,
                 json.dumps(redact(request.body), default=str),
             )
-        if len(plan.requests) > DRY_RUN_LOGGED_REQUESTS:
-            self.log.info("Dry run: %d more request(s) not shown", len(plan.requests) - DRY_RUN_LOGGED_REQUESTS)
+        if plan.total_requests > DRY_RUN_LOGGED_REQUESTS:
+            self.log.info("Dry run: %d more request(s) not shown", plan.total_requests - DRY_RUN_LOGGED_REQUESTS)
         return {"dry_run": True, **summary}
 
     def push_dashboard_url(self, context: Context) -> None:

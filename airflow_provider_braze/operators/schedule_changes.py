@@ -16,7 +16,7 @@ from airflow_provider_braze import payload_validation as pv
 from airflow_provider_braze.batch_sender import SendOutcome
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.schedules import LOCAL_FLAGS, build_schedule
-from airflow_provider_braze.send_plan import PlannedRequest, SendPlan
+from airflow_provider_braze.send_plan import SendPlan
 
 _ROUTES = {
     "update": {
@@ -86,10 +86,8 @@ class _ScheduleTarget(BrazeBaseOperator):
 
     def plan_for(self, extra: dict[str, Any]) -> SendPlan:
         kind, owner = self.kind()
-        plan = SendPlan(_ROUTES[self.action][kind])
-        for number, schedule_id in enumerate(self.schedule_ids(), start=1):
-            plan.requests.append(PlannedRequest(number, {**owner, "schedule_id": schedule_id, **extra}, 0))
-        return plan
+        bodies = [{**owner, "schedule_id": schedule_id, **extra} for schedule_id in self.schedule_ids()]
+        return SendPlan(_ROUTES[self.action][kind], fixed=bodies)
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """``{"endpoint", "schedule_ids", "<action>d": n}``."""

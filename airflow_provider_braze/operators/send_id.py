@@ -10,7 +10,7 @@ from airflow_provider_braze import payload_validation as pv
 from airflow_provider_braze.batch_sender import SendOutcome
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.send_plan import PlannedRequest, SendPlan
+from airflow_provider_braze.send_plan import SendPlan
 
 
 class BrazeCreateSendIdOperator(BrazeBaseOperator):
@@ -48,7 +48,7 @@ class BrazeCreateSendIdOperator(BrazeBaseOperator):
         send_id = self.send_id or None
         pv.check_send_id(send_id)
         body = {"campaign_id": self.campaign_id, **({"send_id": send_id} if send_id else {})}
-        return SendPlan(ep.CREATE_SEND_ID, [PlannedRequest(1, body, 0)])
+        return SendPlan(ep.CREATE_SEND_ID, fixed=[body])
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """``{"send_id", "campaign_id"}``."""

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.links import BrazeCampaignLink
-from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.send_plan import SendPlan, plan_message
+from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
+from airflow_provider_braze.send_plan import RecipientSource, SendPlan, plan_message, users_source
 
 _JSON = "json"
 
 
-class BrazeSendMessageOperator(BrazeBaseOperator):
+class BrazeSendMessageOperator(BrazeBatchSendOperator):
     """Send messages whose content is in the request (``POST /messages/send``).
 
     Target listed users (``external_user_ids`` and ``user_aliases``, any number: batched by 50 per
@@ -35,8 +35,10 @@ class BrazeSendMessageOperator(BrazeBaseOperator):
     :param messages: message objects by channel (``email``, ``apple_push``, ``android_push``,
         ``sms``, ``webhook``, ``content_card``, ``web_push``, ``kindle_push``, ``whats_app``).
         Templated; a ``.json`` file works.
-    :param external_user_ids: external ids of users to message.
-    :param user_aliases: ``{"alias_name", "alias_label"}`` objects of users to message.
+    :param external_user_ids: external ids of users to message (any iterable; batched by 50 with the aliases).
+    :param user_aliases: ``{"alias_name", "alias_label"}`` objects of users to message. Or give
+        ``sql`` + ``sql_conn_id``: rows with ``external_user_id`` or ``user_alias_name`` +
+        ``user_alias_label`` (see ``BrazeBatchSendOperator`` for every source and sending option).
     :param segment_id: a dashboard segment (with ``broadcast=True``, or intersected with listed users).
     :param audience: a connected audience filter.
     :param broadcast: ``True`` to send to a whole segment or audience; an explicit opt-in, refused
@@ -63,6 +65,7 @@ class BrazeSendMessageOperator(BrazeBaseOperator):
         "recipient_subscription_state",
         "braze_conn_id",
         "dry_run",
+        *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {
         "messages": _JSON,
@@ -80,8 +83,8 @@ class BrazeSendMessageOperator(BrazeBaseOperator):
         self,
         *,
         messages: Mapping[str, Any] | str,
-        external_user_ids: Sequence[str] | str | None = None,
-        user_aliases: Sequence[Mapping[str, str]] | str | None = None,
+        external_user_ids: Iterable[str] | str | None = None,
+        user_aliases: Iterable[Mapping[str, str]] | str | None = None,
         segment_id: str | None = None,
         audience: Mapping[str, Any] | str | None = None,
         broadcast: bool | str = False,
@@ -107,12 +110,22 @@ class BrazeSendMessageOperator(BrazeBaseOperator):
         """The API campaign's dashboard page, when a campaign is given."""
         return ("campaign", str(self.campaign_id)) if self.campaign_id else None
 
+    def recipient_source(self) -> RecipientSource | None:
+        """``external_user_ids`` and ``user_aliases`` (lists or iterables), or the SQL rows."""
+        ids = self.external_user_ids
+        aliases = self.user_aliases
+        if isinstance(ids, str):
+            ids = self.json_arg(ids, "external_user_ids", (list,))
+        if isinstance(aliases, str):
+            aliases = self.json_arg(aliases, "user_aliases", (list,))
+        sql = self.sql_source(ids is not None or aliases is not None, "external_user_ids/user_aliases")
+        return sql if sql is not None else users_source(ids, aliases)
+
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
         return {
             "messages": self.json_arg(self.messages, "messages", (dict,)),
-            "external_user_ids": self.json_arg(self.external_user_ids, "external_user_ids", (list,)),
-            "user_aliases": self.json_arg(self.user_aliases, "user_aliases", (list,)),
+            "source": self.recipient_source(),
             "segment_id": self.segment_id or None,
             "audience": self.json_arg(self.audience, "audience", (dict,)),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
@@ -121,6 +134,7 @@ class BrazeSendMessageOperator(BrazeBaseOperator):
             "recipient_subscription_state": self.recipient_subscription_state or None,
             "frequency_flag": self.frequency_flag,
             "frequency_value": self.flag_arg(self.override_frequency_capping, "override_frequency_capping"),
+            "options": self.spool_options(),
         }
 
     def build_plan(self) -> SendPlan:

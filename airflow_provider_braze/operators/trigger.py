@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
-from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
 from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.send_plan import SendPlan, plan_trigger
+from airflow_provider_braze.send_plan import RecipientSource, SendPlan, list_source, plan_trigger
 
 _JSON = "json"
 
 
-class BrazeTriggerCampaignOperator(BrazeBaseOperator):
+class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
     """Trigger an API-triggered campaign (``POST /campaigns/trigger/send``) for listed recipients or its audience.
 
     Recipients are validated as a whole before anything is sent, then sent in batches of 50 (Braze's
@@ -35,8 +35,9 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
     :param campaign_id: the API-triggered campaign (templated).
     :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or
         ``email`` + ``prioritization``; per-recipient ``trigger_properties``, ``attributes``,
-        ``send_to_existing_only``); a plain string means an ``external_user_id``. Any length:
-        batched by 50. Templated; a ``.json`` file or an upstream task's output works.
+        ``send_to_existing_only``), rows in the row convention, or plain ``external_user_id``
+        strings. Any length or iterable: batched by 50. Templated; a ``.json`` file or an upstream
+        task's output works. Or give ``sql`` + ``sql_conn_id`` (see ``BrazeBatchSendOperator``).
     :param trigger_properties: personalisation for every recipient (≤ 50 KB; templated).
     :param broadcast: ``True`` sends to the campaign's whole dashboard audience; an explicit opt-in
         that cannot be combined with ``recipients``.
@@ -57,6 +58,7 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
         "attachments",
         "braze_conn_id",
         "dry_run",
+        *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {
         "recipients": _JSON,
@@ -70,7 +72,7 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
         self,
         *,
         campaign_id: str,
-        recipients: Sequence[Mapping[str, Any] | str] | str | None = None,
+        recipients: Iterable[Mapping[str, Any] | str] | str | None = None,
         trigger_properties: Mapping[str, Any] | str | None = None,
         broadcast: bool | str = False,
         audience: Mapping[str, Any] | str | None = None,
@@ -91,6 +93,14 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
         """The campaign's dashboard page."""
         return ("campaign", str(self.campaign_id))
 
+    def recipient_source(self) -> RecipientSource | None:
+        """``recipients`` (a list, a JSON string or an iterable such as an XCom) or the SQL rows."""
+        recipients = self.recipients
+        if isinstance(recipients, str):
+            recipients = self.json_arg(recipients, "recipients", (list,))
+        sql = self.sql_source(recipients is not None, "recipients")
+        return sql if sql is not None else list_source(recipients)
+
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
         return {
@@ -98,11 +108,12 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
             "id_value": self.campaign_id,
             "properties_field": "trigger_properties",
             "properties": self.json_arg(self.trigger_properties, "trigger_properties", (dict,)),
-            "recipients": self.json_arg(self.recipients, "recipients", (list,)),
+            "source": self.recipient_source(),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
             "audience": self.json_arg(self.audience, "audience", (dict,)),
             "send_id": self.send_id or None,
             "attachments": self.json_arg(self.attachments, "attachments", (list,)),
+            "options": self.spool_options(),
         }
 
     def build_plan(self) -> SendPlan:
@@ -110,7 +121,7 @@ class BrazeTriggerCampaignOperator(BrazeBaseOperator):
         return plan_trigger(endpoint=ep.TRIGGER_CAMPAIGN, **self.plan_kwargs())
 
 
-class BrazeTriggerCanvasOperator(BrazeBaseOperator):
+class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
     """Trigger an API-triggered Canvas (``POST /canvas/trigger/send``) for listed recipients or its audience.
 
     Returns ``{"dispatch_ids": [...], "recipients": n, "batches": k, "notices": [...]}``; a paused or
@@ -147,6 +158,7 @@ class BrazeTriggerCanvasOperator(BrazeBaseOperator):
         "audience",
         "braze_conn_id",
         "dry_run",
+        *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {
         "recipients": _JSON,
@@ -160,7 +172,7 @@ class BrazeTriggerCanvasOperator(BrazeBaseOperator):
         self,
         *,
         canvas_id: str,
-        recipients: Sequence[Mapping[str, Any] | str] | str | None = None,
+        recipients: Iterable[Mapping[str, Any] | str] | str | None = None,
         context: Mapping[str, Any] | str | None = None,
         canvas_entry_properties: Mapping[str, Any] | str | None = None,
         broadcast: bool | str = False,
@@ -179,6 +191,14 @@ class BrazeTriggerCanvasOperator(BrazeBaseOperator):
         """The Canvas's dashboard page."""
         return ("canvas", str(self.canvas_id))
 
+    def recipient_source(self) -> RecipientSource | None:
+        """``recipients`` (a list, a JSON string or an iterable such as an XCom) or the SQL rows."""
+        recipients = self.recipients
+        if isinstance(recipients, str):
+            recipients = self.json_arg(recipients, "recipients", (list,))
+        sql = self.sql_source(recipients is not None, "recipients")
+        return sql if sql is not None else list_source(recipients)
+
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
         context = self.json_arg(self.context, "context", (dict,))
@@ -190,9 +210,10 @@ class BrazeTriggerCanvasOperator(BrazeBaseOperator):
             "id_value": self.canvas_id,
             "properties_field": "context",
             "properties": context if context is not None else legacy,
-            "recipients": self.json_arg(self.recipients, "recipients", (list,)),
+            "source": self.recipient_source(),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
             "audience": self.json_arg(self.audience, "audience", (dict,)),
+            "options": self.spool_options(),
         }
 
     def build_plan(self) -> SendPlan:

@@ -227,7 +227,7 @@ def test_paused_canvas_notice_and_minor_errors_are_in_the_result(sandbox):
 
 
 def test_a_failure_midway_says_how_many_batches_were_accepted(sandbox):
-    op = BrazeTriggerCampaignOperator(task_id="t", campaign_id="camp", recipients=_recipients(150))
+    op = BrazeTriggerCampaignOperator(task_id="t", campaign_id="camp", recipients=_recipients(150), max_concurrency=1)
     sandbox.configure(fail_every_n=2, fail_status=400)
     with pytest.raises(BrazeBatchError) as err:
         run_operator(op)

@@ -39,12 +39,6 @@ def recipient_key(recipient: dict[str, Any]) -> str:
     return f"email:{recipient.get('email')}"
 
 
-def is_broadcast_style(body: dict[str, Any]) -> bool:
-    """A send that targets a segment or audience rather than listed users (the 250/min budget)."""
-    listed = body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases")
-    return bool(body.get("broadcast")) or (not listed and bool(body.get("segment_id") or body.get("audience")))
-
-
 class BrazeAPI:
     """The endpoint handlers of one sandbox.
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI, is_broadcast_style
+from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI
 from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, Fault, SandboxConfig
 from airflow_provider_braze.testing.sandbox.state import RecordedRequest, SandboxState, StoredSchedule
 from airflow_provider_braze.testing.sandbox.summary import render_summary
@@ -334,7 +334,7 @@ class BrazeSandbox:
                 )
             if self.config.record_bodies:
                 record.body = payload
-        bucket = "broadcast" if endpoint.bucket == "send" and is_broadcast_style(payload) else "shared"
+        bucket = "broadcast" if ep.rate_budget(endpoint, payload) == "broadcast" else "shared"
         allowed, rate_headers = self._rate_headers(bucket, now, take=True)
         if not allowed:
             return _Reply(429, {"message": "Rate Limited"}, rate_headers)

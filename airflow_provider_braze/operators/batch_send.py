@@ -1,0 +1,155 @@
+"""BrazeBatchSendOperator: the recipient sources and sending options of every operator that messages
+listed users (sends, triggers and schedule creates)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.batch_sender import ON_UNKNOWN_OUTCOME
+from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.recipient_sources import iter_sql_rows
+from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger, VariableResumeStore, resume_key
+from airflow_provider_braze.send_plan import RecipientSource, SendPlan, SpoolOptions, rows_source
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+#: Template fields every batch-send operator adds.
+SOURCE_TEMPLATE_FIELDS = (
+    "sql",
+    "sql_conn_id",
+    "sql_parameters",
+    "max_recipients",
+    "shard_count",
+    "shard_index",
+    "on_invalid",
+    "on_unknown_outcome",
+)
+
+
+class BrazeBatchSendOperator(BrazeBaseOperator):
+    """Base of the operators that message listed recipients: where they come from and how they are sent.
+
+    Recipients come from the operator's list argument (any iterable, e.g. an upstream task's XCom)
+    or from a SQL query (``sql`` + ``sql_conn_id``), streamed. The whole source is validated before
+    the first request; batches of 50 are then sent concurrently at the rate limit, and a task retry
+    resumes: batches Braze accepted in an earlier try are not sent again.
+
+    :param sql: a SELECT whose rows are the recipients (see the row convention in the docs). Order
+        it: a retry resumes only if the query yields the same rows in the same order. Templated;
+        ``.sql`` files work.
+    :param sql_conn_id: an Airflow connection whose hook is a common.sql ``DbApiHook``.
+    :param sql_parameters: query parameters (templated).
+    :param on_invalid: ``"fail"`` (default): any invalid row fails the task before anything is sent,
+        naming row numbers and rules; ``"skip"``: send the valid rows and report the rejected ones.
+    :param max_recipients: refuse, before the first request, a source with more valid recipients
+        (the guard against a query bug messaging the whole user base).
+    :param shard_count: split the recipients into this many shards by a stable hash of each
+        identifier, for fan-out with dynamic task mapping (``.expand(shard_index=range(n))``).
+    :param shard_index: the shard this task sends (0-based).
+    :param on_unknown_outcome: batches whose outcome is unknown (a timeout after sending, a worker
+        killed while in flight): ``"skip"`` (default) reports them as "may have been sent" and does
+        not send them again; ``"resend"`` sends them again (Braze may then deliver twice).
+    :param max_concurrency: batches in flight at once (default: the connection's ``max_concurrency``, 8).
+    :param resume_store: where the record of accepted batches lives: ``"variable"`` (default, an
+        Airflow Variable per task instance), a path or object-storage URL (``s3://bucket/prefix``),
+        or ``None`` to keep no record (a retry then sends everything again).
+    """
+
+    template_ext: Sequence[str] = (".json", ".sql")
+
+    def __init__(
+        self,
+        *,
+        sql: str | None = None,
+        sql_conn_id: str | None = None,
+        sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
+        on_invalid: str = "fail",
+        max_recipients: int | None = None,
+        shard_count: int = 1,
+        shard_index: int = 0,
+        on_unknown_outcome: str = "skip",
+        max_concurrency: int | None = None,
+        resume_store: str | None = "variable",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sql = sql
+        self.sql_conn_id = sql_conn_id
+        self.sql_parameters = sql_parameters
+        self.on_invalid = on_invalid
+        self.max_recipients = max_recipients
+        self.shard_count = shard_count
+        self.shard_index = shard_index
+        self.on_unknown_outcome = on_unknown_outcome
+        self.max_concurrency = max_concurrency
+        self.resume_store = resume_store
+
+    # -- sources ----------------------------------------------------------------------------
+
+    def sql_source(self, list_given: bool, list_field: str) -> RecipientSource | None:
+        """The SQL source, if ``sql`` is set (refused together with a list argument)."""
+        if not self.sql:
+            return None
+        if list_given:
+            raise pv.PayloadRuleError("sql", f"give recipients as {list_field} or as sql, not both")
+        if not self.sql_conn_id:
+            raise pv.PayloadRuleError("sql_conn_id", "is required with sql")
+        return rows_source(iter_sql_rows(self.sql_conn_id, self.sql, self.sql_parameters))
+
+    def spool_options(self) -> SpoolOptions:
+        """The validated spooling options."""
+        return SpoolOptions(
+            on_invalid=self.on_invalid,
+            max_recipients=_int(self.max_recipients, "max_recipients"),
+            shard_count=_int(self.shard_count, "shard_count") or 1,
+            shard_index=_int(self.shard_index, "shard_index") or 0,
+        )
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send_options(self, context: Context, plan: SendPlan) -> dict[str, Any]:
+        """Concurrency, unknown-outcome policy and the resume record."""
+        pv.check_enum(self.on_unknown_outcome, "on_unknown_outcome", ON_UNKNOWN_OUTCOME)
+        concurrency = _int(self.max_concurrency, "max_concurrency") or self.hook.params.settings.max_concurrency
+        return {
+            "concurrency": concurrency,
+            "on_unknown_outcome": self.on_unknown_outcome,
+            "ledger": self.resume_ledger(context, plan, concurrency),
+        }
+
+    def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int) -> ResumeLedger | None:
+        """The resume record of this task instance, opened (None without a store or a task instance)."""
+        ti = context.get("ti") if hasattr(context, "get") else None
+        run_id = context.get("run_id") if hasattr(context, "get") else None
+        if not self.resume_store or ti is None or not run_id or plan.total_requests <= 1:
+            return None
+        store = VariableResumeStore() if self.resume_store == "variable" else PathResumeStore(str(self.resume_store))
+        key = resume_key(ti.dag_id, ti.task_id, str(run_id), int(getattr(ti, "map_index", -1) or -1))
+        ledger = ResumeLedger(store, key, plan.fingerprint, window=max(16, 4 * concurrency))
+        ledger.open(plan.total_requests)
+        if ledger.previous is not None:
+            self.log.info(
+                "Resuming from try %d (record '%s'): %d batch range(s) already accepted, %d with unknown outcome",
+                ledger.tries - 1,
+                key,
+                len(ledger.accepted),
+                len(ledger.unknown),
+            )
+        return ledger
+
+
+def _int(value: Any, field: str) -> int | None:
+    """A rendered whole-number argument (templates render strings)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise pv.PayloadRuleError(field, "must be a whole number")
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise pv.PayloadRuleError(field, f"must be a whole number (got {value!r})") from None
