@@ -48,6 +48,8 @@ class SandboxConfig:
     :param fail_every_n: answer every n-th API request with ``fail_status`` (0: never).
     :param fail_status: the status of ``fail_every_n`` faults.
     :param fail_probability: answer this fraction of API requests with ``fail_status`` (seeded).
+    :param fail_on_requests: answer these API requests (1-based arrival numbers) with ``fail_status``:
+        an outage at a chosen point of a send.
     :param slow_every_n: answer every n-th request after ``slow_seconds`` (processed first).
     :param slow_seconds: the delay of slow answers.
     :param html_502_every_n: answer every n-th request with a gateway's HTML 502 (not processed).
@@ -67,6 +69,7 @@ class SandboxConfig:
     fail_every_n: int = 0
     fail_status: int = 503
     fail_probability: float = 0.0
+    fail_on_requests: frozenset[int] = frozenset()
     slow_every_n: int = 0
     slow_seconds: float = 5.0
     html_502_every_n: int = 0

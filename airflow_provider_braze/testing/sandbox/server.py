@@ -256,7 +256,7 @@ class BrazeSandbox:
         config = self.config
         if self._faults:
             return self._faults.pop(0)
-        if config.fail_every_n and n % config.fail_every_n == 0:
+        if n in config.fail_on_requests or (config.fail_every_n and n % config.fail_every_n == 0):
             return Fault(status=config.fail_status)
         if config.fail_probability and self._random.random() < config.fail_probability:
             return Fault(status=config.fail_status)

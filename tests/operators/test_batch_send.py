@@ -1,0 +1,252 @@
+"""Data-driven sends against the sandbox: SQL sources, bad rows, guards, shards, faults, unknown outcomes, resuming."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from types import SimpleNamespace
+
+import pytest
+
+from airflow_provider_braze.batch_sender import BrazeBatchError
+from airflow_provider_braze.exceptions import BrazeValidationError
+from airflow_provider_braze.operators import BrazeSendMessageOperator, BrazeTriggerCampaignOperator
+from airflow_provider_braze.resume_ledger import BrazeResumeMismatchError, PathResumeStore, ResumeLedger
+from airflow_provider_braze.testing.sandbox import Fault
+from tests.conftest import run_operator
+
+FAST_EXTRAS = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 2}
+
+
+@pytest.fixture
+def warehouse(tmp_path, monkeypatch):
+    path = tmp_path / "warehouse.db"
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users (external_user_id TEXT, email TEXT, score REAL, plan TEXT, attributes TEXT)")
+    db.executemany(
+        "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
+        [(f"user-{i:04d}", None, i / 4, "pro" if i % 3 else "free", json.dumps({"n": i})) for i in range(1, 131)],
+    )
+    db.commit()
+    yield db
+    db.close()
+
+
+def _fast(sandbox, monkeypatch, **extra):
+    for name, value in sandbox.airflow_env(extra={**FAST_EXTRAS, **extra}).items():
+        monkeypatch.setenv(name, value)
+
+
+def test_sql_rows_are_streamed_batched_and_sent_once_each(sandbox, warehouse):
+    op = BrazeTriggerCampaignOperator(
+        task_id="t",
+        campaign_id="c",
+        sql_conn_id="warehouse",
+        sql="SELECT external_user_id, score, plan, attributes FROM users ORDER BY external_user_id",
+    )
+    result = run_operator(op)
+    assert result["recipients"] == 130
+    assert result["batches"] == 3
+    counts = sandbox.delivery_counts()
+    assert len(counts) == 130
+    assert set(counts.values()) == {1}
+    first = min((r for r in sandbox.requests), key=lambda r: r.body["recipients"][0]["external_user_id"])
+    assert first.body["recipients"][0] == {
+        "external_user_id": "user-0001",
+        "attributes": {"n": 1},
+        "trigger_properties": {"score": 0.25, "plan": "pro"},
+    }
+
+
+def test_sql_rows_feed_messages_send_users(sandbox, warehouse):
+    op = BrazeSendMessageOperator(
+        task_id="t",
+        sql_conn_id="warehouse",
+        sql="SELECT external_user_id FROM users WHERE plan = 'free' ORDER BY 1",
+        messages={"apple_push": {"alert": "Upgrade?"}},
+    )
+    result = run_operator(op)
+    assert result["recipients"] == 43
+    assert all(len(r.body["external_user_ids"]) <= 50 for r in sandbox.requests)
+
+
+def test_bad_rows_fail_before_any_request_naming_rows_and_rules_without_pii(sandbox, warehouse):
+    warehouse.execute(
+        "UPDATE users SET email = 'secret@example.com' WHERE external_user_id IN ('user-0003', 'user-0007')"
+    )
+    warehouse.commit()
+    op = BrazeTriggerCampaignOperator(
+        task_id="t",
+        campaign_id="c",
+        sql_conn_id="warehouse",
+        sql="SELECT external_user_id, email FROM users ORDER BY external_user_id",
+    )
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(op)
+    message = str(err.value)
+    assert err.value.field == "row 3"
+    assert "row 7" in message
+    assert "exactly one of" in message
+    assert "2 invalid rows" in message
+    assert "secret@" not in message
+    assert "user-0003" not in message
+    assert sandbox.requests == []
+
+
+def test_on_invalid_skip_sends_valid_rows_and_reports_rejected_ones(sandbox):
+    recipients = [{"external_user_id": f"u{i}"} for i in range(60)]
+    recipients[10] = {"external_user_id": "u10", "braze_id": "b10"}
+    recipients[55] = {"email": "x@example.com"}
+    result = run_operator(
+        BrazeTriggerCampaignOperator(task_id="t", campaign_id="c", recipients=recipients, on_invalid="skip")
+    )
+    assert result["recipients"] == 58
+    assert result["rejected_count"] == 2
+    assert [r["row"] for r in result["rejected_rows"]] == [11, 56]
+    assert "prioritization" in result["rejected_rows"][1]["reason"]
+    assert "x@example.com" not in json.dumps(result)
+    assert len(sandbox.delivery_counts()) == 58
+
+
+def test_max_recipients_refuses_before_any_request(sandbox, warehouse):
+    op = BrazeTriggerCampaignOperator(
+        task_id="t",
+        campaign_id="c",
+        sql_conn_id="warehouse",
+        sql="SELECT external_user_id FROM users",
+        max_recipients=100,
+    )
+    with pytest.raises(BrazeValidationError, match="130 recipients, more than the 100 allowed"):
+        run_operator(op)
+    assert sandbox.requests == []
+
+
+def test_an_empty_source_sends_nothing(sandbox, warehouse):
+    op = BrazeTriggerCampaignOperator(
+        task_id="t", campaign_id="c", sql_conn_id="warehouse", sql="SELECT external_user_id FROM users WHERE 1 = 0"
+    )
+    assert run_operator(op)["recipients"] == 0
+    assert sandbox.requests == []
+
+
+def test_shards_cover_every_recipient_exactly_once(sandbox):
+    recipients = [f"user-{i}" for i in range(1000)]
+    sizes = []
+    for index in range(4):
+        result = run_operator(
+            BrazeTriggerCampaignOperator(
+                task_id=f"s{index}", campaign_id="c", recipients=recipients, shard_count=4, shard_index="{{ params.i }}"
+            ),
+            {"params": {"i": index}},
+        )
+        sizes.append(result["recipients"])
+    counts = sandbox.delivery_counts()
+    assert len(counts) == 1000
+    assert set(counts.values()) == {1}
+    assert sum(sizes) == 1000
+    assert min(sizes) > 150  # a roughly even split
+
+
+def test_exactly_once_under_503s_and_429_bursts(sandbox, monkeypatch):
+    _fast(sandbox, monkeypatch, max_retries=8)
+    sandbox.configure(fail_probability=0.05, seed=7)
+    sandbox.rate_limit_burst(3, reset_in=0.2)
+    recipients = [f"user-{i}" for i in range(2000)]
+    result = run_operator(BrazeTriggerCampaignOperator(task_id="t", campaign_id="c", recipients=recipients))
+    statuses = [r.status for r in sandbox.requests]
+    assert statuses.count(503) >= 1
+    assert statuses.count(429) >= 3
+    counts = sandbox.delivery_counts()
+    assert len(counts) == 2000
+    assert set(counts.values()) == {1}
+    assert result["recipients"] == 2000
+    assert result["retried_attempts"] >= 4
+
+
+@pytest.mark.parametrize("policy", ["skip", "resend"])
+def test_unknown_outcome_batches_follow_the_policy(sandbox, monkeypatch, policy):
+    _fast(sandbox, monkeypatch, timeout=0.5)
+    sandbox.inject(Fault(kind="slow", seconds=1.2))  # batch 1: processed, answered after the client gave up
+    recipients = [f"user-{i}" for i in range(100)]
+    result = run_operator(
+        BrazeTriggerCampaignOperator(
+            task_id="t", campaign_id="c", recipients=recipients, max_concurrency=1, on_unknown_outcome=policy
+        )
+    )
+    counts = sandbox.delivery_counts()
+    if policy == "skip":
+        assert result["unknown_outcome_batches"] == [1]
+        assert result["recipients"] == 50
+        assert set(counts.values()) == {1}  # batch 1 was processed by Braze, and not sent again
+    else:
+        assert result["unknown_outcome_batches"] == []
+        assert result["recipients"] == 100
+        assert counts["external_user_id:user-0"] == 2  # the documented risk of "resend"
+
+
+def _task_context(run_id: str = "run-1") -> dict:
+    ti = SimpleNamespace(dag_id="dag", task_id="send", map_index=-1)
+    return {"ti": ti, "run_id": run_id}
+
+
+def _resumable(recipients, tmp_path, **kwargs):
+    return BrazeTriggerCampaignOperator(
+        task_id="send",
+        campaign_id="c",
+        recipients=recipients,
+        max_concurrency=1,
+        resume_store=str(tmp_path / "resume"),
+        **kwargs,
+    )
+
+
+def test_a_retry_resumes_without_resending_accepted_batches(sandbox, monkeypatch, tmp_path):
+    _fast(sandbox, monkeypatch, max_retries=0)
+    recipients = [f"user-{i}" for i in range(230)]  # 5 batches
+    sandbox.configure(fail_on_requests=frozenset({3}))
+    with pytest.raises(BrazeBatchError, match="Batch 3 of 5"):
+        run_operator(_resumable(recipients, tmp_path), _task_context())
+    assert len(sandbox.delivery_counts()) == 100
+    sandbox.configure(fail_on_requests=frozenset())
+    result = run_operator(_resumable(recipients, tmp_path), _task_context())
+    assert result["resumed_batches"] == 2
+    assert result["resumed_recipients"] == 100
+    assert result["recipients"] == 130
+    counts = sandbox.delivery_counts()
+    assert len(counts) == 230
+    assert set(counts.values()) == {1}
+    second_try = [r for r in sandbox.requests if r.seq > 3]
+    assert all(r.body["recipients"][0]["external_user_id"] not in ("user-0", "user-50") for r in second_try)
+
+
+def test_a_changed_source_on_retry_is_refused(sandbox, monkeypatch, tmp_path):
+    _fast(sandbox, monkeypatch, max_retries=0)
+    sandbox.configure(fail_on_requests=frozenset({2}))
+    with pytest.raises(BrazeBatchError):
+        run_operator(_resumable([f"u{i}" for i in range(120)], tmp_path), _task_context())
+    before = len(sandbox.requests)
+    sandbox.configure(fail_on_requests=frozenset())
+    reordered = [f"u{i}" for i in reversed(range(120))]
+    with pytest.raises(BrazeResumeMismatchError, match="ORDER BY"):
+        run_operator(_resumable(reordered, tmp_path), _task_context())
+    assert len(sandbox.requests) == before
+
+
+def test_batches_in_flight_when_a_worker_died_are_unknown_on_the_next_try(sandbox, tmp_path):
+    store = PathResumeStore(str(tmp_path / "resume"))
+    recipients = [f"user-{i}" for i in range(300)]  # 6 batches
+    op = _resumable(recipients, tmp_path)
+    plan = op.plan_or_fail()
+    # A first try that died: batches 1-2 recorded accepted, up to batch 4 possibly dispatched.
+    dead = ResumeLedger(store, "braze_resume.dag.send.run-1.-1", plan.fingerprint, window=2)
+    dead.open(plan.total_requests)
+    dead.accept(1)
+    dead.accept(2)
+    dead.dispatching(3)  # high-water mark written before dispatch: 3 + window = 5
+    plan.close()
+    result = run_operator(_resumable(recipients, tmp_path), _task_context())
+    assert result["resumed_batches"] == 2
+    assert result["unknown_outcome_batches"] == [3, 4]  # may have been sent: not sent again by default
+    assert result["recipients"] == 100  # batches 5 and 6
+    assert len(sandbox.delivery_counts()) == 100

@@ -1,0 +1,72 @@
+"""The row convention and faithful JSON conversion of database types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from airflow_provider_braze.payload_validation import PayloadRuleError
+from airflow_provider_braze.recipient_rows import identifier_key, is_row, row_to_recipient, to_json_value
+
+
+def test_identifier_and_other_columns_become_properties():
+    row = {"EXTERNAL_USER_ID": "u1", "sku": "A1", "cart_value": Decimal("19.90"), "items": Decimal("3"), "note": None}
+    assert row_to_recipient(row, "trigger_properties") == {
+        "external_user_id": "u1",
+        "trigger_properties": {"sku": "A1", "cart_value": 19.9, "items": 3},
+    }
+
+
+def test_alias_email_attributes_and_flags():
+    alias = row_to_recipient({"user_alias_name": "n", "user_alias_label": "crm", "tier": "gold"}, "context")
+    assert alias == {"user_alias": {"alias_name": "n", "alias_label": "crm"}, "context": {"tier": "gold"}}
+    email = row_to_recipient(
+        {
+            "email": "a@example.com",
+            "prioritization": "identified, most_recently_updated",
+            "send_to_existing_only": 0,
+            "attributes": '{"first_name": "Ada"}',
+        },
+        "trigger_properties",
+    )
+    assert email == {
+        "email": "a@example.com",
+        "prioritization": ["identified", "most_recently_updated"],
+        "send_to_existing_only": False,
+        "attributes": {"first_name": "Ada"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("10"), 10),
+        (Decimal("10.25"), 10.25),
+        (date(2026, 11, 27), "2026-11-27"),
+        (datetime(2026, 11, 27, 9, 30), "2026-11-27T09:30:00"),
+        (datetime(2026, 11, 27, 9, 30, tzinfo=timezone(timedelta(hours=2))), "2026-11-27T09:30:00+02:00"),
+        (time(8, 15), "08:15:00"),
+        (uuid.UUID("12345678-1234-5678-1234-567812345678"), "12345678-1234-5678-1234-567812345678"),
+        ({"a": [Decimal("1.5"), date(2026, 1, 2)]}, {"a": [1.5, "2026-01-02"]}),
+        (True, True),
+    ],
+)
+def test_database_types_convert_faithfully(value, expected):
+    assert to_json_value(value, "col") == expected
+
+
+def test_values_without_a_json_form_are_refused_naming_the_column():
+    with pytest.raises(PayloadRuleError, match="blob"):
+        to_json_value(b"\x00\x01", "blob")
+    with pytest.raises(PayloadRuleError, match="attributes"):
+        row_to_recipient({"external_user_id": "u", "attributes": "not json"}, "trigger_properties")
+
+
+def test_rows_are_told_apart_from_recipient_objects():
+    assert is_row({"external_user_id": "u", "sku": "x"})
+    assert is_row({"user_alias_name": "n", "user_alias_label": "l"})
+    assert not is_row({"external_user_id": "u", "trigger_properties": {"sku": "x"}})
+    assert identifier_key({"user_alias": {"alias_name": "n", "alias_label": "l"}}) == "user_alias:l:n"
