@@ -111,6 +111,8 @@ class BrazeHook(HttpHook):
         self._session_lock = threading.Lock()
         #: The ``X-RateLimit-*`` headers of the latest response.
         self.last_rate_limit = RateLimitInfo()
+        #: The share of the connection's rate limits this hook may use (1/N for each of N shards).
+        self.rate_share = 1.0
         #: Attempts after the first, across all requests of this hook.
         self.retries = 0
         self._retries_lock = threading.Lock()
@@ -204,8 +206,8 @@ class BrazeHook(HttpHook):
         settings = self.params.settings
         return RateLimiter(
             {
-                "shared": settings.requests_per_hour / 3600.0,
-                "broadcast": settings.broadcast_requests_per_minute / 60.0,
+                "shared": settings.requests_per_hour / 3600.0 * self.rate_share,
+                "broadcast": settings.broadcast_requests_per_minute / 60.0 * self.rate_share,
             }
         )
 

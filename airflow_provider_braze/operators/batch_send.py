@@ -48,7 +48,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         (the guard against a query bug messaging the whole user base).
     :param shard_count: split the recipients into this many shards by a stable hash of each
         identifier, for fan-out with dynamic task mapping (``.expand(shard_index=range(n))``).
-    :param shard_index: the shard this task sends (0-based).
+    :param shard_index: the shard this task sends (0-based). Each of N shards paces itself at 1/N of
+        the connection's rate limits, so N shard tasks running at once share the workspace's budget.
     :param on_unknown_outcome: batches whose outcome is unknown (a timeout after sending, a worker
         killed while in flight): ``"skip"`` (default) reports them as "may have been sent" and does
         not send them again; ``"resend"`` sends them again (Braze may then deliver twice).
@@ -114,6 +115,9 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         """Concurrency, unknown-outcome policy and the resume record."""
         pv.check_enum(self.on_unknown_outcome, "on_unknown_outcome", ON_UNKNOWN_OUTCOME)
         concurrency = _int(self.max_concurrency, "max_concurrency") or self.hook.params.settings.max_concurrency
+        shards = _int(self.shard_count, "shard_count") or 1
+        if shards > 1:  # N shard tasks run side by side: each paces at 1/N of the workspace's limits
+            self.hook.rate_share = 1.0 / shards
         return {
             "concurrency": concurrency,
             "on_unknown_outcome": self.on_unknown_outcome,

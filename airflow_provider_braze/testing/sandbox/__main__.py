@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID=NAME@ISO_TIME",
         help="seed a dashboard-scheduled broadcast (repeatable)",
     )
+    parser.add_argument("--no-record-bodies", action="store_true", help="keep no request bodies (large runs)")
     parser.add_argument("--quiet", action="store_true", help="print no summary at the end")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then a command to run against the sandbox")
     return parser
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         rate_limit_window=args.rate_limit_window,
         fail_every_n=args.fail_every_n,
+        record_bodies=not args.no_record_bodies,
     )
     sandbox = BrazeSandbox(host=args.host, port=args.port, config=config).start()
     for spec in args.broadcast:
