@@ -20,7 +20,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -38,13 +37,21 @@ def make_warehouse(path: Path, rows: int) -> None:
     """A ``users`` table of ``rows`` recipients with per-recipient properties."""
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path)
-    db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, external_user_id TEXT, sku TEXT, cart_value REAL, tier TEXT)")
+    db.execute(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, external_user_id TEXT, sku TEXT, cart_value REAL, tier TEXT)"
+    )
     batch = 50_000
     for start in range(0, rows, batch):
         db.executemany(
             "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
             (
-                (i, f"user-{i:08d}", f"SKU-{i % 97}", round(10 + (i * 37 % 500) / 3, 2), "gold" if i % 5 == 0 else "std")
+                (
+                    i,
+                    f"user-{i:08d}",
+                    f"SKU-{i % 97}",
+                    round(10 + (i * 37 % 500) / 3, 2),
+                    "gold" if i % 5 == 0 else "std",
+                )
                 for i in range(start + 1, min(rows, start + batch) + 1)
             ),
         )
@@ -57,8 +64,16 @@ class Sandbox:
 
     def __init__(self, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow_provider_braze.testing.sandbox", "--port", "0", "--no-record-bodies",
-             "--quiet", *args],
+            [
+                sys.executable,
+                "-m",
+                "airflow_provider_braze.testing.sandbox",
+                "--port",
+                "0",
+                "--no-record-bodies",
+                "--quiet",
+                *args,
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -102,7 +117,9 @@ print(json.dumps({"seconds": time.monotonic() - started, "recipients": result["r
 """
 
 
-def run_send(env: dict[str, str], concurrency: int, shard_count: int = 1, shard_index: int = 0) -> subprocess.Popen[str]:
+def run_send(
+    env: dict[str, str], concurrency: int, shard_count: int = 1, shard_index: int = 0
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", SEND_SCRIPT, str(concurrency), str(shard_count), str(shard_index)],
         env=env,
@@ -128,7 +145,10 @@ def bench_throughput(work: Path, rows: int) -> bool:
     warehouse = work / "throughput.db"
     make_warehouse(warehouse, rows)
     sandbox = Sandbox("--latency", str(LATENCY), "--rate-limit", str(RATE), "--rate-limit-window", "1")
-    base_env = {**os.environ, "AIRFLOW_CONN_BENCH_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)})}
+    base_env = {
+        **os.environ,
+        "AIRFLOW_CONN_BENCH_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
+    }
     try:
         results = {}
         for label, concurrency in (("concurrent (default 8)", 8), ("sequential (concurrency 1)", 1)):
@@ -153,7 +173,7 @@ def bench_throughput(work: Path, rows: int) -> bool:
         sandbox.stop()
 
 
-DAG_FILE = '''
+DAG_FILE = """
 from datetime import datetime
 from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
 try:
@@ -165,7 +185,7 @@ with DAG(dag_id="braze_bench_memory", schedule=None, start_date=datetime(2026, 1
         task_id="send", campaign_id="bench-campaign", sql_conn_id="bench_warehouse",
         sql="SELECT external_user_id, sku, cart_value, tier FROM users ORDER BY id",
     )
-'''
+"""
 
 
 def peak_rss_of_dags_test(work: Path, rows: int, sandbox: Sandbox) -> tuple[float, float]:

@@ -82,3 +82,71 @@ def run_operator(operator, context: dict | None = None):
     context = dict(context or {})
     operator.render_template_fields(context)
     return operator.execute(context)
+
+
+def _find_pg_bin(name: str) -> str | None:
+    import glob
+    import shutil
+
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory):
+    """A throwaway PostgreSQL server on loopback, started from the OS's binaries (session scope).
+
+    Yields the Airflow connection JSON of its ``braze`` database. Skips where PostgreSQL is not
+    installed, except in CI, where that is a failure.
+    """
+    import json
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+
+    initdb, pg_ctl = _find_pg_bin("initdb"), _find_pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        message = "PostgreSQL server binaries not found (Debian: apt-get install postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="braze-postgres-"))  # not under pytest's 0700 root-owned tree
+    data = base / "data"
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root: use the package's postgres user
+        user = pwd.getpwnam("postgres")
+        shutil.chown(base, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    subprocess.run(
+        [*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -h 127.0.0.1 -k {base}"
+    subprocess.run(
+        [*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", "CREATE DATABASE braze"],
+            check=True,
+            capture_output=True,
+        )
+        yield json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": port, "login": "postgres", "schema": "braze"}
+        )
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

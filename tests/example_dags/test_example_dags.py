@@ -149,3 +149,17 @@ def test_example_braze_wait_for_broadcast(dags_test, braze_sandbox):
 def test_example_braze_hook_in_a_task(dags_test, braze_sandbox):
     dags_test("example_braze_hook_in_a_task")
     assert braze_sandbox.delivery_counts() == {f"external_user_id:new-signup-{i}": 1 for i in (1, 2, 3)}
+
+
+def test_example_braze_sharded_send(dags_test, braze_sandbox):
+    dags_test("example_braze_sharded_send")
+    counts = braze_sandbox.delivery_counts()
+    assert len(counts) == 1000
+    assert set(counts.values()) == {1}
+    results = [r for r in dags_test.xcoms("example_braze_sharded_send") if r["task_id"] == "notify_score_change"]
+    assert sorted(r["map_index"] for r in results) == [0, 1, 2, 3]
+    assert sum(r["value"]["recipients"] for r in results) == 1000
+    assert all(150 < r["value"]["recipients"] < 350 for r in results)
+    first = braze_sandbox.requests_to("/campaigns/trigger/send")[0].body["recipients"][0]
+    assert set(first) == {"external_user_id", "trigger_properties"}
+    assert set(first["trigger_properties"]) == {"new_score"}
