@@ -31,7 +31,8 @@ def test_postgres_rows_convert_and_are_delivered_exactly_once(sandbox, pg):
             """CREATE TABLE members (id serial PRIMARY KEY, external_user_id text, points numeric(10,2),
                joined date, seen timestamptz, prefs jsonb, token uuid)""",
             """INSERT INTO members (external_user_id, points, joined, seen, prefs, token)
-               SELECT 'm-' || i, i * 1.5, DATE '2026-01-01' + i, TIMESTAMPTZ '2026-11-27 10:00:00+00' + i * interval '1 hour',
+               SELECT 'm-' || i, i * 1.5, DATE '2026-01-01' + i,
+                      TIMESTAMPTZ '2026-11-27 10:00:00+00' + i * interval '1 hour',
                       jsonb_build_object('lang', 'en', 'i', i), md5(i::text)::uuid
                FROM generate_series(1, 260) AS i""",
         ]
@@ -63,11 +64,14 @@ def test_postgres_rows_convert_and_are_delivered_exactly_once(sandbox, pg):
 MEASURE = textwrap.dedent("""
     import json, resource, sys
     from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
-    op = BrazeTriggerCampaignOperator(task_id="m", campaign_id="c", sql_conn_id="pg", resume_store=None,
-        sql="SELECT external_user_id, score FROM big WHERE id <= %(n)s ORDER BY id", sql_parameters={"n": int(sys.argv[1])})
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    op = BrazeTriggerCampaignOperator(
+        task_id="m", campaign_id="c", sql_conn_id="pg", resume_store=None,
+        sql="SELECT external_user_id, score FROM big WHERE id <= %(n)s ORDER BY id",
+        sql_parameters={"n": int(sys.argv[1])},
+    )
     result = op.execute({})
-    print(json.dumps({"recipients": result["recipients"], "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"recipients": result["recipients"], "peak_kb": peak}))
 """)
 
 
