@@ -11,7 +11,7 @@ from airflow_provider_braze.batch_sender import ON_UNKNOWN_OUTCOME
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.recipient_sources import iter_sql_rows
 from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger, VariableResumeStore, resume_key
-from airflow_provider_braze.send_plan import RecipientSource, SendPlan, SpoolOptions, rows_source
+from airflow_provider_braze.send_plan import RecipientSource, SendPlan, SpoolOptions, list_source, rows_source
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -99,6 +99,13 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         if not self.sql_conn_id:
             raise pv.PayloadRuleError("sql_conn_id", "is required with sql")
         return rows_source(iter_sql_rows(self.sql_conn_id, self.sql, self.sql_parameters))
+
+    def listed_source(self, value: Any, field: str) -> RecipientSource | None:
+        """A list argument (a list, a JSON string or an iterable such as an XCom), or the SQL rows."""
+        if isinstance(value, str):
+            value = self.json_arg(value, field, (list,))
+        sql = self.sql_source(value is not None, field)
+        return sql if sql is not None else list_source(value, field)
 
     def spool_options(self) -> SpoolOptions:
         """The validated spooling options."""

@@ -9,7 +9,7 @@ from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
 from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.send_plan import RecipientSource, SendPlan, list_source, plan_trigger
+from airflow_provider_braze.send_plan import SendPlan, plan_trigger
 
 _JSON = "json"
 
@@ -93,14 +93,6 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
         """The campaign's dashboard page."""
         return ("campaign", str(self.campaign_id))
 
-    def recipient_source(self) -> RecipientSource | None:
-        """``recipients`` (a list, a JSON string or an iterable such as an XCom) or the SQL rows."""
-        recipients = self.recipients
-        if isinstance(recipients, str):
-            recipients = self.json_arg(recipients, "recipients", (list,))
-        sql = self.sql_source(recipients is not None, "recipients")
-        return sql if sql is not None else list_source(recipients)
-
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
         return {
@@ -108,7 +100,7 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
             "id_value": self.campaign_id,
             "properties_field": "trigger_properties",
             "properties": self.json_arg(self.trigger_properties, "trigger_properties", (dict,)),
-            "source": self.recipient_source(),
+            "source": self.listed_source(self.recipients, "recipients"),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
             "audience": self.json_arg(self.audience, "audience", (dict,)),
             "send_id": self.send_id or None,
@@ -191,14 +183,6 @@ class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
         """The Canvas's dashboard page."""
         return ("canvas", str(self.canvas_id))
 
-    def recipient_source(self) -> RecipientSource | None:
-        """``recipients`` (a list, a JSON string or an iterable such as an XCom) or the SQL rows."""
-        recipients = self.recipients
-        if isinstance(recipients, str):
-            recipients = self.json_arg(recipients, "recipients", (list,))
-        sql = self.sql_source(recipients is not None, "recipients")
-        return sql if sql is not None else list_source(recipients)
-
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
         context = self.json_arg(self.context, "context", (dict,))
@@ -210,7 +194,7 @@ class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
             "id_value": self.canvas_id,
             "properties_field": "context",
             "properties": context if context is not None else legacy,
-            "source": self.recipient_source(),
+            "source": self.listed_source(self.recipients, "recipients"),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
             "audience": self.json_arg(self.audience, "audience", (dict,)),
             "options": self.spool_options(),
