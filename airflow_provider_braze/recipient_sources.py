@@ -65,12 +65,14 @@ def iter_sql_rows(
             cursor.execute(sql)
         else:
             cursor.execute(sql, parameters)
-        columns = [str(column[0]) for column in cursor.description or ()]
+        columns: list[str] | None = None
         number = 0
         while True:
             rows = cursor.fetchmany(FETCH_SIZE)
             if not rows:
                 break
+            if columns is None:  # a psycopg2 named cursor describes its columns only after a fetch
+                columns = [str(column[0]) for column in cursor.description or ()]
             for row in rows:
                 number += 1
                 yield number, dict(zip(columns, row, strict=False))
