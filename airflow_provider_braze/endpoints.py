@@ -61,12 +61,37 @@ MESSAGING_ENDPOINTS: tuple[Endpoint, ...] = (
     SCHEDULED_BROADCASTS,
 )
 
+#: Cloud Data Ingestion: list integrations (50/min), trigger a sync (20/min), list its runs (100/min).
+CDI_INTEGRATIONS = Endpoint("GET", "/cdi/integrations", "cdi.integration_list", "cdi_list")
+CDI_SYNC = Endpoint("POST", "/cdi/integrations/{integration_id}/sync", "cdi.integration_sync", "cdi_sync")
+CDI_JOB_SYNC_STATUS = Endpoint(
+    "GET", "/cdi/integrations/{integration_id}/job_sync_status", "cdi.integration_job_status", "cdi_status"
+)
+CDI_ENDPOINTS: tuple[Endpoint, ...] = (CDI_INTEGRATIONS, CDI_SYNC, CDI_JOB_SYNC_STATUS)
+
+#: Per-minute budgets of the CDI endpoints (Braze defaults).
+CDI_RATE_LIMITS_PER_MINUTE = {"cdi_list": 50, "cdi_sync": 20, "cdi_status": 100}
+
 BY_PATH: dict[str, Endpoint] = {e.path: e for e in MESSAGING_ENDPOINTS}
+
+
+def match(path: str) -> Endpoint | None:
+    """The endpoint a concrete path belongs to (``/cdi/integrations/abc/sync`` → ``CDI_SYNC``)."""
+    if path in BY_PATH:
+        return BY_PATH[path]
+    parts = path.strip("/").split("/")
+    for endpoint in CDI_ENDPOINTS:
+        template = endpoint.path.strip("/").split("/")
+        if len(template) == len(parts) and all(
+            t.startswith("{") or t == p for t, p in zip(template, parts, strict=True)
+        ):
+            return endpoint
+    return None
 
 
 def permission_for(path: str) -> str | None:
     """Return the key permission an endpoint path needs, or None for an unknown path."""
-    endpoint = BY_PATH.get(path)
+    endpoint = match(path)
     return endpoint.permission if endpoint else None
 
 
@@ -76,8 +101,8 @@ def rate_budget(endpoint: Endpoint, body: dict[str, Any] | None) -> str:
     Send endpoints use the per-minute broadcast budget when they target a segment or audience
     rather than listed users; everything else shares the workspace's hourly pool.
     """
-    if endpoint.bucket == "send_id":
-        return "send_id"
+    if endpoint.bucket in ("send_id", *CDI_RATE_LIMITS_PER_MINUTE):
+        return endpoint.bucket
     if endpoint.bucket == "send" and body is not None:
         listed = body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases")
         if body.get("broadcast") or (not listed and (body.get("segment_id") or body.get("audience"))):

@@ -109,6 +109,13 @@ class BrazeRateLimitError(BrazeAPIError):
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
 
+class BrazeCDIJobInProgressError(BrazeAPIError):
+    """HTTP 429 "Another job is in progress": a CDI sync of the integration is already running.
+
+    Not a rate limit: waiting for ``X-RateLimit-Reset`` does not help; wait for the running job.
+    """
+
+
 class BrazeClientError(BrazeAPIError):
     """Any other 4xx status."""
 

@@ -72,7 +72,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-braze",
         "name": "Braze",
-        "description": "Send Braze messages from Airflow: campaigns, Canvases, messages, schedules and send ids.",
+        "description": "Send Braze messages from Airflow: campaigns, Canvases, messages, schedules, send ids "
+        "and Cloud Data Ingestion syncs.",
         "versions": [__version__],
         "integrations": [
             {
@@ -99,6 +100,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_braze.operators.schedule",
                     "airflow_provider_braze.operators.schedule_changes",
                     "airflow_provider_braze.operators.send_id",
+                    "airflow_provider_braze.operators.cdi_sync",
                 ],
             }
         ],
@@ -111,12 +113,16 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": _INTEGRATION,
-                "python-modules": ["airflow_provider_braze.triggers.scheduled_broadcast"],
+                "python-modules": [
+                    "airflow_provider_braze.triggers.scheduled_broadcast",
+                    "airflow_provider_braze.triggers.cdi_sync",
+                ],
             }
         ],
         "extra-links": [
             "airflow_provider_braze.links.BrazeCampaignLink",
             "airflow_provider_braze.links.BrazeCanvasLink",
+            "airflow_provider_braze.links.BrazeCDIIntegrationLink",
         ],
         "connection-types": [
             {

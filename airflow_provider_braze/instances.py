@@ -205,7 +205,11 @@ def resolve_rest_endpoint(host: str | None, *, port: int | None = None) -> str:
 
 #: Dashboard paths of campaigns and Canvases. Braze does not document deep-link formats; these
 #: follow the dashboard's current navigation (Messaging > Campaigns / Canvas).
-_DASHBOARD_PATHS = {"campaign": "/engagement/campaigns/{id}", "canvas": "/engagement/canvas/{id}"}
+_DASHBOARD_PATHS = {
+    "campaign": "/engagement/campaigns/{id}",
+    "canvas": "/engagement/canvas/{id}",
+    "cdi_integration": "/integrations/cloud_data_ingestion/{id}",
+}
 
 
 def dashboard_link(base_url: str, kind: str, object_id: str) -> str:
@@ -213,7 +217,7 @@ def dashboard_link(base_url: str, kind: str, object_id: str) -> str:
 
     For a REST endpoint of no known instance (the sandbox, a proxy) the link points at that host.
 
-    :param kind: ``campaign`` or ``canvas``.
+    :param kind: ``campaign``, ``canvas`` or ``cdi_integration``.
     """
     instance = instance_for_url(base_url)
     root = instance.dashboard_url if instance else base_url.rstrip("/")

@@ -38,3 +38,9 @@ class BrazeCanvasLink(BrazeDashboardLink):
     """Link to the Canvas in the Braze dashboard."""
 
     name = "Braze Canvas"
+
+
+class BrazeCDIIntegrationLink(BrazeDashboardLink):
+    """Link to the Cloud Data Ingestion integration in the Braze dashboard."""
+
+    name = "Braze CDI integration"

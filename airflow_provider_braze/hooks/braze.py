@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from airflow.providers.common.compat.sdk import mask_secret
@@ -30,11 +31,11 @@ from airflow_provider_braze.transport.responses import (
     build_error,
     build_transport_error,
     parse_success,
+    retry_outcome,
 )
 from airflow_provider_braze.transport.retry_policy import (
     Outcome,
     classify_requests_exception,
-    classify_status,
     plan_retry,
 )
 
@@ -62,6 +63,8 @@ def advice_for_status(status: int, endpoint: str, params: BrazeConnectionParams)
             f"The REST API key lacks {needed} (or the workspace's plan lacks the feature). Key permissions "
             "cannot be edited: create a key that has it under Settings > APIs and Identifiers"
         )
+    if status == 404 and ep.match(endpoint.split("?", 1)[0]) in ep.CDI_ENDPOINTS:
+        return "No such integration: check integration_id (BrazeHook.list_cdi_integrations() lists them)"
     if status == 404:
         return f"No such endpoint at {params.base_url}: check the connection's REST endpoint"
     return ""
@@ -208,6 +211,9 @@ class BrazeHook(HttpHook):
             {
                 "shared": settings.requests_per_hour / 3600.0 * self.rate_share,
                 "broadcast": settings.broadcast_requests_per_minute / 60.0 * self.rate_share,
+                "cdi_list": settings.cdi_list_requests_per_minute / 60.0 * self.rate_share,
+                "cdi_sync": settings.cdi_sync_requests_per_minute / 60.0 * self.rate_share,
+                "cdi_status": settings.cdi_status_requests_per_minute / 60.0 * self.rate_share,
             }
         )
 
@@ -246,7 +252,7 @@ class BrazeHook(HttpHook):
         if retry_unknown_outcome is None:
             retry_unknown_outcome = settings.retry_unknown_outcome
         url = f"{self.params.base_url}{endpoint}"
-        known = ep.BY_PATH.get(endpoint)
+        known = ep.match(endpoint.split("?", 1)[0])
         budget = ep.rate_budget(known, dict(json) if json is not None else None) if known else "shared"
         limiter = self.rate_limiter
         started = time.monotonic()
@@ -279,8 +285,8 @@ class BrazeHook(HttpHook):
                 elapsed = time.monotonic() - sent_at
                 headers = response.headers
                 self.last_rate_limit = RateLimitInfo.from_headers(headers)
-                limiter.observe(budget, self.last_rate_limit, response.status_code)
                 if 200 <= response.status_code < 300:
+                    limiter.observe(budget, self.last_rate_limit, rate_limited=False)
                     result = parse_success(
                         status=response.status_code,
                         method=method,
@@ -291,7 +297,6 @@ class BrazeHook(HttpHook):
                     )
                     self._log_success(method, endpoint, result, elapsed)
                     return result
-                outcome = classify_status(response.status_code)
                 error = build_error(
                     status=response.status_code,
                     method=method,
@@ -300,6 +305,8 @@ class BrazeHook(HttpHook):
                     text=response.text,
                     advice=advice_for_status(response.status_code, endpoint, self.params),
                 )
+                outcome = retry_outcome(response.status_code, error)
+                limiter.observe(budget, self.last_rate_limit, rate_limited=outcome is Outcome.RATE_LIMITED)
                 reset_at = self.last_rate_limit.reset_at
             delay = plan_retry(
                 outcome,
@@ -573,6 +580,39 @@ class BrazeHook(HttpHook):
             params={"end_time": format_end_time(end_time)},
         )
 
+    # -- Cloud Data Ingestion -------------------------------------------------------------------
+
+    def list_cdi_integrations(self, *, max_pages: int = 100) -> list[dict[str, Any]]:
+        """``GET /cdi/integrations``, following the ``Link: rel="next"`` pages (10 per page).
+
+        :param max_pages: stop after this many pages.
+        """
+        integrations: list[dict[str, Any]] = []
+        path: str | None = ep.CDI_INTEGRATIONS.path
+        for _ in range(max_pages):
+            if path is None:
+                break
+            response = self.request("GET", path)
+            integrations.extend(response.get("results") or [])
+            path = response.links.get("next")
+        return integrations
+
+    def trigger_cdi_sync(self, *, integration_id: str) -> BrazeResponse:
+        """``POST /cdi/integrations/{integration_id}/sync``: start a sync (202; Braze returns no run id).
+
+        :raises BrazeCDIJobInProgressError: when a sync of the integration is already running.
+        """
+        return self.request("POST", cdi_path(ep.CDI_SYNC, integration_id))
+
+    def get_cdi_job_sync_status(self, *, integration_id: str, cursor: str | None = None) -> BrazeResponse:
+        """``GET /cdi/integrations/{integration_id}/job_sync_status``: one page (10) of its runs.
+
+        :param cursor: the opaque cursor of a ``Link`` URL, for later pages.
+        """
+        return self.request(
+            "GET", cdi_path(ep.CDI_JOB_SYNC_STATUS, integration_id), params={"cursor": cursor} if cursor else None
+        )
+
     # -- connection test --------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
@@ -600,6 +640,13 @@ class BrazeHook(HttpHook):
         finally:
             probe.close()
         return True, f"Connected to Braze {params.instance_label}: the REST API key is valid."
+
+
+def cdi_path(endpoint: ep.Endpoint, integration_id: str) -> str:
+    """The concrete path of a CDI endpoint for one integration (the id is URL-quoted)."""
+    if not isinstance(integration_id, str) or not integration_id.strip():
+        raise BrazeConfigurationError("integration_id: is required and must be a non-empty string")
+    return endpoint.path.replace("{integration_id}", quote(integration_id.strip(), safe=""))
 
 
 def format_end_time(end_time: datetime | str) -> str:

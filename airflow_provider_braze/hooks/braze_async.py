@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import BrazeError
-from airflow_provider_braze.hooks.braze import advice_for_status, format_end_time
+from airflow_provider_braze.hooks.braze import advice_for_status, cdi_path, format_end_time
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
 from airflow_provider_braze.transport.responses import (
@@ -25,11 +25,11 @@ from airflow_provider_braze.transport.responses import (
     build_error,
     build_transport_error,
     parse_success,
+    retry_outcome,
 )
 from airflow_provider_braze.transport.retry_policy import (
     Outcome,
     classify_aiohttp_exception,
-    classify_status,
     plan_retry,
 )
 
@@ -125,7 +125,6 @@ class BrazeAsyncHook(BaseHook):
                             text=text,
                             attempts=attempt,
                         )
-                    outcome = classify_status(status)
                     error = build_error(
                         status=status,
                         method=method,
@@ -134,6 +133,7 @@ class BrazeAsyncHook(BaseHook):
                         text=text,
                         advice=advice_for_status(status, endpoint, conn),
                     )
+                    outcome = retry_outcome(status, error)
                     reset_at = self.last_rate_limit.reset_at
                 delay = plan_retry(
                     outcome,
@@ -158,4 +158,12 @@ class BrazeAsyncHook(BaseHook):
             ep.SCHEDULED_BROADCASTS.method,
             ep.SCHEDULED_BROADCASTS.path,
             params={"end_time": format_end_time(end_time)},
+        )
+
+    async def get_cdi_job_sync_status(self, *, integration_id: str, cursor: str | None = None) -> BrazeResponse:
+        """``GET /cdi/integrations/{integration_id}/job_sync_status`` (see ``BrazeHook.get_cdi_job_sync_status``)."""
+        return await self.request(
+            "GET",
+            cdi_path(ep.CDI_JOB_SYNC_STATUS, integration_id),
+            params={"cursor": cursor} if cursor else None,
         )

@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_provider_braze.operators.cdi_sync import BrazeCDISyncOperator
     from airflow_provider_braze.operators.schedule import (
         BrazeScheduleCampaignOperator,
         BrazeScheduleCanvasOperator,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from airflow_provider_braze.operators.trigger import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
 
 _MODULES = {
+    "BrazeCDISyncOperator": "cdi_sync",
     "BrazeSendMessageOperator": "send_message",
     "BrazeTriggerCampaignOperator": "trigger",
     "BrazeTriggerCanvasOperator": "trigger",
@@ -32,6 +34,7 @@ _MODULES = {
 }
 
 __all__ = [
+    "BrazeCDISyncOperator",
     "BrazeCreateSendIdOperator",
     "BrazeDeleteScheduleOperator",
     "BrazeScheduleCampaignOperator",

@@ -65,17 +65,20 @@ class RateLimiter:
                 self.stats.paced_seconds += wait
         return max(0.0, wait)
 
-    def observe(self, budget: str, info: RateLimitInfo, status: int) -> None:
-        """Feed back one response: pause ``budget`` until reset when its window is exhausted."""
-        exhausted = status == 429 or (info.remaining is not None and info.remaining <= 0)
+    def observe(self, budget: str, info: RateLimitInfo, *, rate_limited: bool) -> None:
+        """Feed back one response: pause ``budget`` until reset when its window is exhausted.
+
+        :param rate_limited: the response was a rate-limit 429.
+        """
+        exhausted = rate_limited or (info.remaining is not None and info.remaining <= 0)
         if not exhausted or info.reset_at is None:
-            if status == 429:
+            if rate_limited:
                 with self._lock:
                     self.stats.throttled_responses += 1
             return
         seconds = max(0.0, info.reset_at - time.time()) + random.uniform(0.0, 0.05)
         with self._lock:
-            if status == 429:
+            if rate_limited:
                 self.stats.throttled_responses += 1
             until = self._clock() + seconds
             if until > self._blocked_until.get(budget, 0.0):

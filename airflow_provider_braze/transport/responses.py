@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_braze.exceptions import (
     BrazeAPIError,
+    BrazeCDIJobInProgressError,
     BrazeError,
     BrazeInvalidResponseError,
     BrazeRateLimitError,
@@ -25,9 +26,10 @@ from airflow_provider_braze.exceptions import (
     error_class_for_status,
 )
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.retry_policy import UNKNOWN_OUTCOME_STATUSES
+from airflow_provider_braze.transport.retry_policy import UNKNOWN_OUTCOME_STATUSES, Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
+_LINK = re.compile(r'<(?P<url>[^>]*)>\s*;\s*rel="?(?P<rel>[a-z]+)"?')
 _SPACES = re.compile(r"\s+")
 
 
@@ -40,6 +42,8 @@ class BrazeResponse:
     :param body: the parsed JSON body.
     :param rate_limit: the ``X-RateLimit-*`` headers of the response.
     :param attempts: how many attempts the request took.
+    :param links: the ``Link`` header's URLs by ``rel`` (``next``, ``prev``), for paginated lists.
+    :param date: the ``Date`` header: when Braze answered, on Braze's clock.
     """
 
     status: int
@@ -47,6 +51,8 @@ class BrazeResponse:
     body: dict[str, Any]
     rate_limit: RateLimitInfo = field(default_factory=RateLimitInfo)
     attempts: int = 1
+    links: dict[str, str] = field(default_factory=dict)
+    date: str | None = None
 
     @property
     def message(self) -> str:
@@ -139,6 +145,10 @@ def build_error(
             advice=advice
             or "Braze may have processed the request, so the message may have been sent; it was not retried",
         )
+    if status == 429 and "another job is in progress" in message.lower():
+        return BrazeCDIJobInProgressError(
+            status=status, method=method, endpoint=endpoint, message=message, errors=errors, advice=advice
+        )
     if status == 429:
         return BrazeRateLimitError(
             reset_at=RateLimitInfo.from_headers(headers).reset_at,
@@ -174,7 +184,27 @@ def parse_success(
         body=body,
         rate_limit=RateLimitInfo.from_headers(headers),
         attempts=attempts,
+        links=parse_link_header(headers),
+        date=next((v for k, v in headers.items() if k.lower() == "date"), None),
     )
+
+
+def parse_link_header(headers: Mapping[str, str]) -> dict[str, str]:
+    """``{"next": "/cdi/integrations?cursor=...", "prev": ...}`` from a ``Link`` header."""
+    value = next((v for k, v in headers.items() if k.lower() == "link"), "")
+    links: dict[str, str] = {}
+    for part in value.split(","):
+        match = _LINK.search(part)
+        if match:
+            links[match.group("rel")] = match.group("url")
+    return links
+
+
+def retry_outcome(status: int, error: BrazeAPIError) -> Outcome:
+    """How the retry policy treats an error answer (a CDI "job in progress" 429 is not a rate limit)."""
+    if isinstance(error, BrazeCDIJobInProgressError):
+        return Outcome.FATAL
+    return classify_status(status)
 
 
 def _content_type(headers: Mapping[str, str]) -> str | None:

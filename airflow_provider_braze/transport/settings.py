@@ -36,6 +36,9 @@ class BrazeClientSettings:
     :param requests_per_hour: the shared hourly budget (Braze default 250,000).
     :param broadcast_requests_per_minute: the budget of segment/audience sends (Braze default 250).
     :param send_ids_per_day: the ``/sends/id/create`` budget (Braze default 100).
+    :param cdi_list_requests_per_minute: ``GET /cdi/integrations`` budget (Braze default 50).
+    :param cdi_sync_requests_per_minute: CDI sync trigger budget (Braze default 20).
+    :param cdi_status_requests_per_minute: CDI ``job_sync_status`` budget (Braze default 100).
     """
 
     timeout: float = 30.0
@@ -49,6 +52,9 @@ class BrazeClientSettings:
     requests_per_hour: int = 250_000
     broadcast_requests_per_minute: int = 250
     send_ids_per_day: int = 100
+    cdi_list_requests_per_minute: int = 50
+    cdi_sync_requests_per_minute: int = 20
+    cdi_status_requests_per_minute: int = 100
 
     @classmethod
     def from_extras(cls, extras: Mapping[str, Any]) -> BrazeClientSettings:
@@ -75,7 +81,15 @@ class BrazeClientSettings:
                 raise BrazeSettingsError(f"Braze connection extra '{name}' must be a positive number of seconds")
         if self.max_retries < 0:
             raise BrazeSettingsError("Braze connection extra 'max_retries' must be 0 or more")
-        for name in ("max_concurrency", "requests_per_hour", "broadcast_requests_per_minute", "send_ids_per_day"):
+        for name in (
+            "max_concurrency",
+            "requests_per_hour",
+            "broadcast_requests_per_minute",
+            "send_ids_per_day",
+            "cdi_list_requests_per_minute",
+            "cdi_sync_requests_per_minute",
+            "cdi_status_requests_per_minute",
+        ):
             if getattr(self, name) < 1:
                 raise BrazeSettingsError(f"Braze connection extra '{name}' must be 1 or more")
 

@@ -39,10 +39,10 @@ def test_unpaced_budgets_do_not_wait():
 def test_an_exhausted_window_or_a_429_pauses_the_budget_until_reset():
     clock = FakeClock()
     limiter = RateLimiter({"shared": 1000.0}, clock=clock, sleep=clock.sleep)
-    limiter.observe("shared", RateLimitInfo(limit=70, remaining=0, reset_at=time.time() + 2.0), 201)
+    limiter.observe("shared", RateLimitInfo(limit=70, remaining=0, reset_at=time.time() + 2.0), rate_limited=False)
     waited = limiter.acquire("shared")
     assert 1.9 <= waited <= 2.1
-    limiter.observe("broadcast", RateLimitInfo(limit=250, remaining=0, reset_at=time.time() + 1.0), 429)
+    limiter.observe("broadcast", RateLimitInfo(limit=250, remaining=0, reset_at=time.time() + 1.0), rate_limited=True)
     assert limiter.stats.throttled_responses == 1
     assert limiter.acquire("broadcast") >= 0.9
     assert limiter.acquire("shared") < 0.01  # budgets are separate
@@ -51,5 +51,5 @@ def test_an_exhausted_window_or_a_429_pauses_the_budget_until_reset():
 def test_remaining_budget_does_not_pause():
     clock = FakeClock()
     limiter = RateLimiter({}, clock=clock, sleep=clock.sleep)
-    limiter.observe("shared", RateLimitInfo(limit=70, remaining=5, reset_at=time.time() + 30), 201)
+    limiter.observe("shared", RateLimitInfo(limit=70, remaining=5, reset_at=time.time() + 30), rate_limited=False)
     assert limiter.acquire("shared") == 0.0

@@ -57,6 +57,7 @@ class SandboxConfig:
     :param minor_errors: non-fatal ``errors`` added to every successful send.
     :param paused_canvas_ids: Canvases that answer success with a "paused" ``notice``.
     :param record_bodies: keep request bodies in the request log (turn off for huge benchmarks).
+    :param cdi_rate_limits: per-minute budgets of the CDI endpoints (list 50, sync 20, status 100).
     :param seed: seed of ``fail_probability``.
     """
 
@@ -77,4 +78,5 @@ class SandboxConfig:
     minor_errors: list[str] = field(default_factory=list)
     paused_canvas_ids: set[str] = field(default_factory=set)
     record_bodies: bool = True
+    cdi_rate_limits: dict[str, int] = field(default_factory=lambda: {"cdi_list": 50, "cdi_sync": 20, "cdi_status": 100})
     seed: int = 0

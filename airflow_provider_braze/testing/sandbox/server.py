@@ -25,6 +25,7 @@ from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze.payload_validation import PayloadRuleError
 from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI
+from airflow_provider_braze.testing.sandbox.cdi_api import CDIAPI, RunScript
 from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, Fault, SandboxConfig
 from airflow_provider_braze.testing.sandbox.state import RecordedRequest, SandboxState, StoredSchedule
 from airflow_provider_braze.testing.sandbox.summary import render_summary
@@ -73,6 +74,7 @@ class BrazeSandbox:
         self.config = config or SandboxConfig()
         self.state = SandboxState()
         self.api = BrazeAPI(self.state, self.config)
+        self.cdi = CDIAPI()
         self._faults: list[Fault] = []
         self._random = random.Random(self.config.seed)
         self._host = host
@@ -189,6 +191,36 @@ class BrazeSandbox:
                 }
             )
 
+    def add_cdi_integration(
+        self,
+        integration_id: str | None = None,
+        *,
+        name: str = "integration",
+        runs: list[RunScript] | None = None,
+        default_run: RunScript | None = None,
+    ) -> str:
+        """Create a CDI integration; ``runs`` script how its next triggered runs end. Returns its id."""
+        integration = self.cdi.add_integration(integration_id, name)
+        integration.scripts = list(runs or [])
+        if default_run is not None:
+            integration.default_script = default_run
+        return integration.integration_id
+
+    def add_cdi_run(self, integration_id: str, **kwargs: Any) -> dict[str, Any]:
+        """Record a run of an integration (e.g. a scheduled one); see ``CDIAPI.add_run``."""
+        return self.cdi.add_run(integration_id, **kwargs)
+
+    def cdi_runs(self, integration_id: str) -> list[dict[str, Any]]:
+        """The integration's runs, newest first (as the API shows them)."""
+        with self.cdi.lock:
+            integration = self.cdi.integrations[integration_id]
+            self.cdi._advance(integration)
+            return [self.cdi._public(run) for run in integration.runs]
+
+    def set_clock_skew(self, seconds: float) -> None:
+        """Make the sandbox's (Braze's) clock run ``seconds`` ahead of this machine's (negative: behind)."""
+        self.cdi.clock_skew = seconds
+
     def reset(self) -> None:
         """Forget requests, deliveries, schedules, send ids, broadcasts and queued faults."""
         with self.lock:
@@ -236,6 +268,8 @@ class BrazeSandbox:
     def _rate_headers(self, bucket: str, now: float, *, take: bool) -> tuple[bool, dict[str, str]]:
         if bucket == "broadcast":
             window = self.state.window("broadcast", self.config.broadcast_rate_limit, 60)
+        elif bucket in self.config.cdi_rate_limits:
+            window = self.state.window(bucket, self.config.cdi_rate_limits[bucket], 60)
         else:
             window = self.state.window("shared", self.config.rate_limit, self.config.rate_limit_window)
         if take:
@@ -303,9 +337,10 @@ class BrazeSandbox:
         key = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if key is None or key not in self.config.api_keys:
             return _Reply(401, {"message": "Unauthorized"}, peek_headers)
-        endpoint = ep.BY_PATH.get(path)
+        endpoint = ep.match(path)
         handler = self.api.routes.get((method, path))
-        if endpoint is None or handler is None:
+        is_cdi = endpoint in ep.CDI_ENDPOINTS and endpoint is not None and endpoint.method == method
+        if endpoint is None or (handler is None and not is_cdi):
             return _Reply(404, {"message": "Not Found"}, peek_headers)
         permissions = self.config.api_keys[key]
         if permissions is not None and endpoint.permission not in permissions:
@@ -334,13 +369,22 @@ class BrazeSandbox:
                 )
             if self.config.record_bodies:
                 record.body = payload
-        bucket = "broadcast" if ep.rate_budget(endpoint, payload) == "broadcast" else "shared"
+        bucket = ep.rate_budget(endpoint, payload)
+        bucket = bucket if bucket in ("broadcast", *ep.CDI_RATE_LIMITS_PER_MINUTE) else "shared"
         allowed, rate_headers = self._rate_headers(bucket, now, take=True)
         if not allowed:
             return _Reply(429, {"message": "Rate Limited"}, rate_headers)
         fault = self._next_fault()
         if fault is not None and not fault.processes_first:
             return self._fault_reply(fault, rate_headers, now)
+        if is_cdi:
+            try:
+                status, answer, extra_headers = self.cdi.handle(endpoint, path, query)
+            except Rejection as rejection:
+                return _Reply(rejection.status, {"message": rejection.message}, rate_headers)
+            record.processed = True
+            return _Reply(status, answer, {**rate_headers, **extra_headers})
+        assert handler is not None
         try:
             status, answer = handler(payload, datetime.fromtimestamp(now, timezone.utc))
         except PayloadRuleError as error:
@@ -402,6 +446,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out at once, without a 40 ms delayed-ACK stall
     server_version = "BrazeSandbox/1"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header, on the sandbox's Braze clock (which may be skewed)."""
+        return super().date_time_string((timestamp or time.time()) + self.owner.cdi.clock_skew)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return  # quiet: the request log is kept in memory

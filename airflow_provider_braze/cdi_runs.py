@@ -1,0 +1,152 @@
+"""Cloud Data Ingestion runs: statuses, tolerant timestamps, and matching the run a trigger started.
+
+Braze returns no run id when a sync is triggered, so the run is matched by time, on Braze's own
+clock: the operator notes the newest run visible before triggering (its ``sync_start_time``) and the
+``Date`` of Braze's 202 answer, then waits for a run that started after both (with a small
+tolerance for second-granular headers). The worker's clock is never compared with Braze's, so clock
+skew cannot match a stale run. No Airflow imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+TERMINAL_STATUSES = ("success", "partial", "error", "config_error")
+FAILED_STATUSES = ("error", "config_error")
+#: The ``Date`` header has whole seconds; a run may start within the second of the 202.
+DATE_TOLERANCE = timedelta(seconds=2)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (``Z`` or an offset, 0-6 fractional digits; naive read as UTC), or None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().replace(" ", "T", 1)
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # normalise the fraction to 6 digits (Python 3.10 wants 3 or 6)
+        head, _, tail = text.partition(".")
+        digits = "".join(c for c in tail if c.isdigit())
+        zone = tail[len(digits) :]
+        text = f"{head}.{(digits + '000000')[:6]}{zone}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware datetime, or None."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def status_of(run: Mapping[str, Any]) -> str:
+    """The run's ``job_status``, lower-cased (older docs used Title case)."""
+    return str(run.get("job_status") or "").strip().lower()
+
+
+def is_terminal(run: Mapping[str, Any]) -> bool:
+    """Whether the run finished (success, partial, error, config_error)."""
+    return status_of(run) in TERMINAL_STATUSES
+
+
+def newest_run(runs: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The run with the latest ``sync_start_time`` (the list's order is not documented)."""
+    dated: list[tuple[datetime, dict[str, Any]]] = []
+    for run in runs:
+        started = parse_time(run.get("sync_start_time"))
+        if started is not None:
+            dated.append((started, dict(run)))
+    return max(dated, key=lambda tr: tr[0])[1] if dated else None
+
+
+@dataclass(frozen=True)
+class RunMatch:
+    """The run a trigger started, once visible.
+
+    :param run: the run.
+    :param reason: why it was chosen (for the log and the result).
+    """
+
+    run: dict[str, Any]
+    reason: str
+
+
+def match_new_run(
+    runs: Iterable[Mapping[str, Any]], *, baseline: datetime | None, triggered_at: datetime | None
+) -> RunMatch | None:
+    """The earliest run that started after the newest run seen before the trigger and not before
+    Braze's 202 (minus :data:`DATE_TOLERANCE`); None while it is not visible yet.
+
+    :param baseline: ``sync_start_time`` of the newest run visible before triggering.
+    :param triggered_at: the ``Date`` of Braze's 202 answer (Braze's clock).
+    """
+    candidates = []
+    for run in runs:
+        started = parse_time(run.get("sync_start_time"))
+        if started is None:
+            continue
+        if baseline is not None and started <= baseline:
+            continue
+        if triggered_at is not None and started < triggered_at - DATE_TOLERANCE:
+            continue
+        candidates.append((started, dict(run)))
+    if not candidates:
+        return None
+    started, run = min(candidates, key=lambda sr: sr[0])
+    before = baseline.isoformat() if baseline else "none"
+    after = triggered_at.isoformat() if triggered_at else "unknown"
+    return RunMatch(
+        run,
+        f"first run started after the newest earlier run ({before}) and the trigger's answer ({after}): "
+        f"started {started.isoformat()}",
+    )
+
+
+@dataclass(frozen=True)
+class FoundRun:
+    """The run being waited for, as last seen.
+
+    :param run: the run.
+    :param reason: why it is the one (for the log and the result).
+    :param finished: it reached a terminal status.
+    """
+
+    run: dict[str, Any]
+    reason: str
+    finished: bool
+
+
+def find_run(
+    runs: Iterable[Mapping[str, Any]],
+    *,
+    baseline: datetime | str | None,
+    triggered_at: datetime | str | None,
+    attach_start: datetime | str | None = None,
+) -> FoundRun | None:
+    """The run to wait for: the one started at ``attach_start`` if given, else :func:`match_new_run`."""
+    runs = list(runs)
+    if attach_start is not None:
+        wanted = parse_time(attach_start)
+        for run in runs:
+            if parse_time(run.get("sync_start_time")) == wanted:
+                reason = f"the run already in progress when the sync was requested (started {run['sync_start_time']})"
+                return FoundRun(dict(run), reason, is_terminal(run))
+        return None
+    match = match_new_run(runs, baseline=parse_time(baseline), triggered_at=parse_time(triggered_at))
+    if match is None:
+        return None
+    return FoundRun(match.run, match.reason, is_terminal(match.run))

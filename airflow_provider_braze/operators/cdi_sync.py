@@ -1,0 +1,247 @@
+"""BrazeCDISyncOperator: trigger a Cloud Data Ingestion sync and wait for the run it started."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+
+from airflow_provider_braze.cdi_runs import FoundRun, find_run, newest_run, parse_http_date, status_of
+from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError
+from airflow_provider_braze.hooks.braze import BrazeHook
+from airflow_provider_braze.instances import dashboard_link
+from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
+from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+ON_PARTIAL = ("fail", "warn")
+IF_RUNNING = ("wait_then_trigger", "fail", "attach")
+_ADVICE = {
+    "error": "nothing was synced; the integration's sync log in the dashboard says why",
+    "config_error": "the integration is misconfigured (credentials, table or permissions): fix its setup in "
+    "the dashboard, then run again",
+    "partial": "some rows failed; the sync log in the dashboard lists them",
+}
+
+
+class BrazeCDISyncOperator(BaseOperator):
+    """Trigger a Braze Cloud Data Ingestion sync and wait for the run it started.
+
+    Braze returns no run id, so the run is matched on Braze's own clock: the newest run visible before
+    triggering is noted, and the operator waits for the first run that started after it and not
+    before Braze's 202 answer (its ``Date`` header). Which run was matched, and why, is logged and
+    returned. The worker's clock is never compared with Braze's, so clock skew cannot match a stale run.
+
+    Braze offers no way to cancel a CDI run: killing the task stops the wait, not the sync.
+
+    Example:
+
+    .. code-block:: python
+
+        BrazeCDISyncOperator(task_id="sync_users", integration_name="users-from-snowflake", deferrable=True)
+
+    :param integration_id: the integration (templated).
+    :param integration_name: or its exact name, resolved through ``GET /cdi/integrations`` (templated);
+        none or several matches fail the task.
+    :param wait_for_completion: wait for the run to finish (default); otherwise return once triggered.
+    :param poll_interval: seconds between status polls (the status endpoint allows 100 a minute per workspace).
+    :param timeout: seconds to wait for the run, waiting for an earlier run included.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param on_partial: a ``partial`` run (some rows failed): ``"fail"`` (default) or ``"warn"``.
+    :param if_running: when Braze answers "Another job is in progress": ``"wait_then_trigger"``
+        (default: wait for that run, then trigger, because its query may predate the data just
+        loaded), ``"fail"``, or ``"attach"`` (wait for the running run and report it).
+    :param braze_conn_id: the Braze connection (templated).
+    """
+
+    template_fields: Sequence[str] = ("integration_id", "integration_name", "braze_conn_id")
+    operator_extra_links = (BrazeCDIIntegrationLink(),)
+    ui_color = "#f7e4ff"
+
+    def __init__(
+        self,
+        *,
+        integration_id: str | None = None,
+        integration_name: str | None = None,
+        wait_for_completion: bool = True,
+        poll_interval: float = 30.0,
+        timeout: float = 3600.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        on_partial: str = "fail",
+        if_running: str = "wait_then_trigger",
+        braze_conn_id: str = BrazeHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if on_partial not in ON_PARTIAL:
+            raise ValueError(f"on_partial: must be one of {', '.join(ON_PARTIAL)} (got {on_partial!r})")
+        if if_running not in IF_RUNNING:
+            raise ValueError(f"if_running: must be one of {', '.join(IF_RUNNING)} (got {if_running!r})")
+        if not integration_id and not integration_name:
+            raise ValueError("Give integration_id or integration_name")
+        self.integration_id = integration_id
+        self.integration_name = integration_name
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.deferrable = deferrable
+        self.on_partial = on_partial
+        self.if_running = if_running
+        self.braze_conn_id = braze_conn_id
+
+    @cached_property
+    def hook(self) -> BrazeHook:
+        """The Braze hook."""
+        return BrazeHook(braze_conn_id=self.braze_conn_id)
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def resolve_integration_id(self) -> str:
+        """``integration_id``, or the id of the one integration named ``integration_name``."""
+        if self.integration_id:
+            return str(self.integration_id)
+        matches = [i for i in self.hook.list_cdi_integrations() if i.get("integration_name") == self.integration_name]
+        if len(matches) != 1:
+            found = "no integration" if not matches else f"{len(matches)} integrations"
+            raise AirflowException(
+                f"integration_name: {found} named {self.integration_name!r}; give integration_id instead"
+            )
+        integration_id = str(matches[0]["integration_id"])
+        self.log.info("Integration %r is %s", self.integration_name, integration_id)
+        return integration_id
+
+    def _runs(self, integration_id: str) -> list[dict[str, Any]]:
+        return list(self.hook.get_cdi_job_sync_status(integration_id=integration_id).get("results") or [])
+
+    def trigger(self, integration_id: str, deadline: float) -> dict[str, str | None]:
+        """Trigger the sync (handling a run in progress by ``if_running``); returns the matching keys."""
+        while True:
+            baseline_run = newest_run(self._runs(integration_id))
+            baseline = baseline_run.get("sync_start_time") if baseline_run else None
+            try:
+                response = self.hook.trigger_cdi_sync(integration_id=integration_id)
+            except BrazeCDIJobInProgressError:
+                running = newest_run(r for r in self._runs(integration_id) if status_of(r) == "running")
+                started = running.get("sync_start_time") if running else None
+                if self.if_running == "fail":
+                    raise AirflowException(
+                        f"A sync of integration {integration_id} is already running (started {started}); "
+                        "if_running='fail'"
+                    ) from None
+                if self.if_running == "attach" and started:
+                    self.log.info("A sync is already running (started %s): attaching to it", started)
+                    return {"baseline": None, "triggered_at": None, "attach_start": started}
+                self.log.info("A sync is already running (started %s): waiting for it, then triggering", started)
+                self._wait_until_idle(integration_id, deadline)
+                continue
+            triggered = parse_http_date(response.date)
+            self.log.info(
+                "Triggered a sync of integration %s (Braze answered %s); newest earlier run started %s",
+                integration_id,
+                response.date,
+                baseline,
+            )
+            return {
+                "baseline": baseline,
+                "triggered_at": triggered.isoformat() if triggered else None,
+                "attach_start": None,
+            }
+
+    def _wait_until_idle(self, integration_id: str, deadline: float) -> None:
+        while any(status_of(r) == "running" for r in self._runs(integration_id)):
+            if time.monotonic() + self.poll_interval > deadline:
+                raise AirflowException(f"Timed out waiting for the running sync of integration {integration_id}")
+            time.sleep(self.poll_interval)
+
+    def wait(self, integration_id: str, keys: dict[str, str | None], deadline: float) -> FoundRun:
+        """Poll until the matched run is terminal (synchronously)."""
+        while True:
+            found = find_run(self._runs(integration_id), **keys)
+            if found is not None and found.finished:
+                return found
+            if time.monotonic() + self.poll_interval > deadline:
+                seen = found.reason if found else "the triggered run never became visible"
+                raise AirflowException(f"Timed out after {self.timeout:.0f} s waiting for the CDI run: {seen}")
+            time.sleep(self.poll_interval)
+
+    def finish(self, integration_id: str, run: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Apply the status policy; return the result (XCom)."""
+        status = status_of(run)
+        result = {
+            "integration_id": integration_id,
+            "status": status,
+            "sync_start_time": run.get("sync_start_time"),
+            "sync_finish_time": run.get("sync_finish_time"),
+            "rows_synced": run.get("rows_synced"),
+            "rows_failed_with_errors": run.get("rows_failed_with_errors"),
+            "last_timestamp_synced": run.get("last_timestamp_synced"),
+            "matched": reason,
+        }
+        self.log.info("Matched CDI run: %s", reason)
+        counts = f"rows_synced={run.get('rows_synced')}, rows_failed_with_errors={run.get('rows_failed_with_errors')}"
+        if status in ("error", "config_error") or (status == "partial" and self.on_partial == "fail"):
+            raise AirflowException(f"CDI sync of {integration_id} ended {status} ({counts}): {_ADVICE[status]}")
+        if status == "partial":
+            self.log.warning("CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE["partial"])
+        elif status != "success":
+            raise AirflowException(f"CDI sync of {integration_id} ended with an unknown status {status!r} ({counts})")
+        return result
+
+    # -- execution --------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        """Resolve, trigger, then wait (synchronously or deferred)."""
+        deadline = time.monotonic() + float(self.timeout)
+        integration_id = self.resolve_integration_id()
+        self._push_link(context, integration_id)
+        keys = self.trigger(integration_id, deadline)
+        if not self.wait_for_completion:
+            return {"integration_id": integration_id, "status": "triggered", **keys}
+        if self.deferrable:
+            self.defer(
+                trigger=BrazeCDISyncTrigger(
+                    braze_conn_id=self.braze_conn_id,
+                    integration_id=integration_id,
+                    poll_interval=float(self.poll_interval),
+                    timeout_at=time.time() + max(0.0, deadline - time.monotonic()),
+                    **keys,
+                ),
+                method_name="execute_complete",
+                kwargs={"integration_id": integration_id},
+                timeout=timedelta(seconds=float(self.timeout)),
+            )
+        found = self.wait(integration_id, keys, deadline)
+        return self.finish(integration_id, found.run, found.reason)
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, integration_id: str = ""
+    ) -> dict[str, Any]:
+        """Resume after the trigger: apply the status policy to the matched run."""
+        payload = event or {}
+        if payload.get("status") != "success":
+            raise AirflowException(
+                f"Waiting for the CDI run failed ({payload.get('status')}): {payload.get('message')}"
+            )
+        return self.finish(integration_id, payload["run"], payload.get("reason", ""))
+
+    def _push_link(self, context: Context, integration_id: str) -> None:
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is None:
+            return
+        try:
+            ti.xcom_push(
+                key=DASHBOARD_URL_XCOM_KEY,
+                value=dashboard_link(self.hook.params.base_url, "cdi_integration", integration_id),
+            )
+        except Exception as err:
+            self.log.debug("No dashboard link: %s", type(err).__name__)
+
+    def on_kill(self) -> None:
+        """Braze offers no way to cancel a CDI run: only the wait stops."""
+        self.log.warning("Braze cannot cancel a CDI sync: the run continues in Braze; only this task's wait stopped")
