@@ -57,7 +57,7 @@ def test_a_sync_that_succeeds_returns_the_matched_run(cdi, logs):
 def test_a_partial_sync_follows_on_partial(cdi, policy, logs):
     integration = cdi.add_cdi_integration(runs=[RunScript("partial", 0.3, rows_synced=90, rows_failed_with_errors=10)])
     if policy == "fail":
-        with pytest.raises(AirflowException, match="ended partial .*rows_failed_with_errors=10"):
+        with pytest.raises(AirflowException, match=r"ended partial .*rows_failed_with_errors=10"):
             run_operator(_op(integration_id=integration, on_partial="fail"))
     else:
         result = run_operator(_op(integration_id=integration, on_partial="warn"))
