@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -180,6 +181,7 @@ def send_plan(
     ledger: ResumeLedger | None = None,
     on_unknown_outcome: str = "skip",
     progress_every: float = 10.0,
+    on_settled: Callable[[PlannedRequest, str, BrazeResponse | None, BrazeError | None], None] | None = None,
 ) -> SendOutcome:
     """Send the plan's batches, up to ``concurrency`` in flight; stop at the first definite failure.
 
@@ -187,9 +189,12 @@ def send_plan(
     by ``on_unknown_outcome``, reported as "may have been sent" (``skip``, the default) or sent
     again (``resend``).
 
+    :param on_settled: called once per batch settled in this try with ``(request, status, response,
+        error)``; status is ``accepted``, ``failed`` or ``unknown-outcome`` (the outcome write-back).
     :raises BrazeBatchError: when a batch failed (the message says how many were accepted, and
         whether the failing one may have been sent).
     """
+    settled = on_settled or (lambda request, status, response, error: None)
     outcome = SendOutcome(
         endpoint=plan.endpoint.path, total_batches=plan.total_requests, total_recipients=plan.recipients
     )
@@ -208,6 +213,7 @@ def send_plan(
             except BrazeError as error:
                 if getattr(error, "outcome_unknown", False):
                     outcome.unknown_outcome_batches.append(request.number)
+                    settled(request, "unknown-outcome", None, error)
                     if ledger:
                         ledger.mark_unknown(request.number)
                     log.warning(
@@ -218,12 +224,14 @@ def send_plan(
                         type(error).__name__,
                     )
                     continue
+                settled(request, "failed", None, error)
                 if ledger:
                     ledger.mark_failed(request.number)
                 if failure is None or request.number < failure[0].number:
                     failure = (request, error)
                 continue
             outcome.add(response, request.recipients, request.number)
+            settled(request, "accepted", response, None)
             if ledger:
                 ledger.accept(request.number)
 
@@ -237,6 +245,7 @@ def send_plan(
                     continue
                 if state == "unknown" and not resend_unknown:
                     outcome.unknown_outcome_batches.append(request.number)
+                    settled(request, "unknown-outcome", None, None)
                     continue
                 while len(pending) >= max(1, concurrency):
                     done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)

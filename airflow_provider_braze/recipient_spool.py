@@ -49,6 +49,7 @@ class RecipientSpool:
     rejected: list[RejectedRow] = field(default_factory=list)
     rejected_count: int = 0
     _file: BinaryIO | None = None
+    _rejects: BinaryIO | None = None
     _digest: Any = field(default_factory=hashlib.sha256)
 
     def __post_init__(self) -> None:
@@ -73,10 +74,23 @@ class RecipientSpool:
         self.count += 1
 
     def reject(self, row: int, reason: str) -> None:
-        """Record an invalid row."""
+        """Record an invalid row (all of them on disk, the first 100 in :attr:`rejected`)."""
         self.rejected_count += 1
         if len(self.rejected) < MAX_REJECTED_LISTED:
             self.rejected.append(RejectedRow(row, reason))
+        if self._rejects is None:
+            self._rejects = tempfile.TemporaryFile(prefix="braze-rejected-")  # noqa: SIM115 - closed in close()
+        self._rejects.write(json.dumps([row, reason]).encode() + b"\n")
+
+    def all_rejected(self) -> Iterator[RejectedRow]:
+        """Every invalid row, in source order."""
+        if self._rejects is None:
+            return
+        self._rejects.flush()
+        self._rejects.seek(0)
+        for line in self._rejects:
+            row, reason = json.loads(line)
+            yield RejectedRow(row, reason)
 
     @property
     def digest(self) -> str:
@@ -98,7 +112,8 @@ class RecipientSpool:
             yield batch
 
     def close(self) -> None:
-        """Delete the temporary file."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Delete the temporary files."""
+        for handle in (self._file, self._rejects):
+            if handle is not None:
+                handle.close()
+        self._file = self._rejects = None

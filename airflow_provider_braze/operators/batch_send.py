@@ -3,21 +3,31 @@ listed users (sends, triggers and schedule creates)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze import payload_validation as pv
 from airflow_provider_braze.batch_sender import ON_UNKNOWN_OUTCOME
 from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.outcome_writer import OutcomeWriter
 from airflow_provider_braze.recipient_sources import iter_sql_rows
 from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger, VariableResumeStore, resume_key
-from airflow_provider_braze.send_plan import RecipientSource, SendPlan, SpoolOptions, list_source, rows_source
+from airflow_provider_braze.send_plan import (
+    PlannedRequest,
+    RecipientSource,
+    SendPlan,
+    SpoolOptions,
+    list_source,
+    rows_source,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 #: Template fields every batch-send operator adds.
 SOURCE_TEMPLATE_FIELDS = (
+    "outcome_table",
+    "outcome_conn_id",
     "sql",
     "sql_conn_id",
     "sql_parameters",
@@ -57,6 +67,9 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     :param resume_store: where the record of accepted batches lives: ``"variable"`` (default, an
         Airflow Variable per task instance), a path or object-storage URL (``s3://bucket/prefix``),
         or ``None`` to keep no record (a retry then sends everything again).
+    :param outcome_table: write one row per recipient and batch to this warehouse table once Braze
+        answers (created if missing; see ``docs/outcome-write-back.md`` for the columns).
+    :param outcome_conn_id: the warehouse connection of ``outcome_table`` (default: ``sql_conn_id``).
     """
 
     template_ext: Sequence[str] = (".json", ".sql")
@@ -74,9 +87,14 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         on_unknown_outcome: str = "skip",
         max_concurrency: int | None = None,
         resume_store: str | None = "variable",
+        outcome_table: str | None = None,
+        outcome_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.outcome_table = outcome_table
+        self.outcome_conn_id = outcome_conn_id
+        self._outcome_writer: OutcomeWriter | None = None
         self.sql = sql
         self.sql_conn_id = sql_conn_id
         self.sql_parameters = sql_parameters
@@ -125,11 +143,52 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         shards = _int(self.shard_count, "shard_count") or 1
         if shards > 1:  # N shard tasks run side by side: each paces at 1/N of the workspace's limits
             self.hook.rate_share = 1.0 / shards
+        writer = self.outcome_writer(context, plan)
         return {
             "concurrency": concurrency,
             "on_unknown_outcome": self.on_unknown_outcome,
             "ledger": self.resume_ledger(context, plan, concurrency),
+            "on_settled": writer_callback(writer) if writer else None,
         }
+
+    def outcome_writer(self, context: Context, plan: SendPlan) -> OutcomeWriter | None:
+        """The outcome write-back of this run, with the table ensured and rejected rows recorded."""
+        if not self.outcome_table:
+            return None
+        conn_id = self.outcome_conn_id or self.sql_conn_id
+        if not conn_id:
+            raise pv.PayloadRuleError("outcome_conn_id", "is required with outcome_table (or give sql_conn_id)")
+        from airflow.providers.common.compat.sdk import BaseHook
+
+        ti = context.get("ti") if hasattr(context, "get") else None
+        writer = OutcomeWriter(
+            BaseHook.get_connection(conn_id).get_hook(),
+            str(self.outcome_table),
+            run_id=str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual",
+            dag_id=str(getattr(ti, "dag_id", None) or self.dag_id or "none"),
+            task_id=str(getattr(ti, "task_id", None) or self.task_id),
+            map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", None) is not None else -1),
+            try_number=int(getattr(ti, "try_number", 1) or 1),
+        )
+        writer.ensure_table()
+        if plan.spool is not None:
+            for rejected in plan.spool.all_rejected():
+                writer.rejected(rejected.row, rejected.reason)
+        self._outcome_writer = writer
+        return writer
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Send, then write the last buffered outcome rows (also when the send failed)."""
+        try:
+            return super().execute(context)
+        finally:
+            writer, self._outcome_writer = self._outcome_writer, None
+            if writer is not None:
+                try:
+                    writer.flush()
+                    self.log.info("Wrote %d outcome row(s) to %s", writer.written, writer.table)
+                except Exception:
+                    self.log.exception("Could not write the send outcomes to %s", writer.table)
 
     def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int) -> ResumeLedger | None:
         """The resume record of this task instance, opened (None without a store or a task instance)."""
@@ -150,6 +209,27 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
                 len(ledger.unknown),
             )
         return ledger
+
+
+def writer_callback(writer: OutcomeWriter) -> Callable[[PlannedRequest, str, Any, Any], None]:
+    """The ``on_settled`` callback that records a settled batch's recipients."""
+
+    def record(request: PlannedRequest, status: str, response: Any, error: Any) -> None:
+        detail = None
+        if response is not None and response.minor_errors:
+            detail = "; ".join(str(e) for e in response.minor_errors)
+        elif error is not None:
+            detail = str(error)
+        writer.batch(
+            request.number,
+            request.body,
+            status,
+            dispatch_id=response.dispatch_id if response is not None else None,
+            schedule_id=response.schedule_id if response is not None else None,
+            error=detail,
+        )
+
+    return record
 
 
 def _int(value: Any, field: str) -> int | None:
