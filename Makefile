@@ -46,7 +46,7 @@ demo: $(VENV3)/.installed
 	       AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/example_dags" PATH="$(CURDIR)/$(VENV3)/bin:$$PATH" \
 	       AIRFLOW_CONN_BRAZE_EXAMPLE_WAREHOUSE='{"conn_type": "sqlite", "host": "$(CURDIR)/$(DEMO_HOME)/warehouse.db"}'; \
 	airflow db migrate > $(DEMO_HOME)/db-migrate.log 2>&1 || { cat $(DEMO_HOME)/db-migrate.log; exit 1; }; \
-	python -m airflow_provider_braze.testing.sandbox --port 0 \
+	python -m airflow_provider_braze.testing.sandbox --port 0 --cdi-integration users-from-warehouse \
 	  --broadcast "weekly-digest-campaign=Weekly digest@$$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)" -- bash -c '\
 	  status=0; \
 	  for file in example_dags/example_*.py; do \

@@ -163,3 +163,29 @@ def test_example_braze_sharded_send(dags_test, braze_sandbox):
     first = braze_sandbox.requests_to("/campaigns/trigger/send")[0].body["recipients"][0]
     assert set(first) == {"external_user_id", "trigger_properties"}
     assert set(first["trigger_properties"]) == {"new_score"}
+
+
+def test_example_braze_cdi_sync(dags_test, braze_sandbox, tmp_path):
+    from airflow_provider_braze.testing.sandbox import RunScript
+
+    integration = braze_sandbox.add_cdi_integration(
+        name="users-from-warehouse", default_run=RunScript("success", 1.0, rows_synced=75)
+    )
+    dags_test("example_braze_cdi_sync")
+    [sync] = [r for r in braze_sandbox.requests if r.method == "POST" and r.path.startswith("/cdi/")]
+    assert sync.path == f"/cdi/integrations/{integration}/sync"
+    assert sync.status == 202
+    triggers = braze_sandbox.requests_to("/campaigns/trigger/send")
+    assert all(t.body["trigger_properties"] == {"synced_rows": "75"} for t in triggers)
+    counts = braze_sandbox.delivery_counts()
+    assert len(counts) == 75
+    assert set(counts.values()) == {1}
+    [result] = [r for r in dags_test.xcoms("example_braze_cdi_sync") if r["task_id"] == "sync_to_braze"]
+    assert result["value"]["status"] == "success"
+    assert result["value"]["sync_start_time"] == braze_sandbox.cdi_runs(integration)[0]["sync_start_time"]
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "wh.db")
+    outcomes = db.execute("SELECT status, COUNT(*) FROM braze_send_outcomes GROUP BY status").fetchall()
+    db.close()
+    assert outcomes == [("accepted", 75)]

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 
+from airflow_provider_braze.testing.sandbox.cdi_api import RunScript
 from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, SandboxConfig
 from airflow_provider_braze.testing.sandbox.server import BrazeSandbox
 
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID=NAME@ISO_TIME",
         help="seed a dashboard-scheduled broadcast (repeatable)",
     )
+    parser.add_argument(
+        "--cdi-integration",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="seed a CDI integration whose syncs succeed after 2 s (repeatable)",
+    )
     parser.add_argument("--no-record-bodies", action="store_true", help="keep no request bodies (large runs)")
     parser.add_argument("--quiet", action="store_true", help="print no summary at the end")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then a command to run against the sandbox")
@@ -68,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         broadcast_id, _, rest = spec.partition("=")
         name, _, when = rest.partition("@")
         sandbox.add_broadcast(broadcast_id=broadcast_id, name=name, next_send_time=when)
+    for name in args.cdi_integration:
+        sandbox.add_cdi_integration(name=name, default_run=RunScript("success", 2.0, rows_synced=1000))
     env_var, conn = next(iter(sandbox.airflow_env(args.conn_id).items()))
     try:
         if not command:
