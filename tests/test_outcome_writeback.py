@@ -31,14 +31,14 @@ def _context(try_number: int) -> dict:
     return {"ti": ti, "run_id": "run-1"}
 
 
-def _op(recipients, tmp_path, **kwargs):
+def _op(recipients, tmp_path, outcome_conn_id="warehouse", **kwargs):
     return BrazeTriggerCampaignOperator(
         task_id="send",
         campaign_id="c",
         recipients=recipients,
         max_concurrency=1,
         outcome_table="braze_outcomes",
-        outcome_conn_id="warehouse",
+        outcome_conn_id=outcome_conn_id,
         resume_store=str(tmp_path / "resume"),
         **kwargs,
     )
@@ -126,28 +126,10 @@ def test_rows_equal_the_sandbox_record_on_postgres(braze_sandbox, postgres_serve
     pg.run("DROP TABLE IF EXISTS braze_outcomes")
     recipients = [f"user-{i:03d}" for i in range(180)]
     braze_sandbox.configure(fail_on_requests=frozenset({2}), fail_status=503)
-    op = BrazeTriggerCampaignOperator(
-        task_id="send",
-        campaign_id="c",
-        recipients=recipients,
-        max_concurrency=1,
-        outcome_table="braze_outcomes",
-        outcome_conn_id="pg",
-        resume_store=str(tmp_path / "resume"),
-    )
     with pytest.raises(BrazeBatchError):
-        run_operator(op, _context(1))
+        run_operator(_op(recipients, tmp_path, outcome_conn_id="pg"), _context(1))
     braze_sandbox.configure(fail_on_requests=frozenset())
-    op2 = BrazeTriggerCampaignOperator(
-        task_id="send",
-        campaign_id="c",
-        recipients=recipients,
-        max_concurrency=1,
-        outcome_table="braze_outcomes",
-        outcome_conn_id="pg",
-        resume_store=str(tmp_path / "resume"),
-    )
-    run_operator(op2, _context(2))
+    run_operator(_op(recipients, tmp_path, outcome_conn_id="pg"), _context(2))
     rows = pg.get_records("SELECT recipient_id, dispatch_id, status FROM braze_outcomes")
     assert len(rows) == 180
     assert {status for _, _, status in rows} == {"accepted"}
