@@ -33,7 +33,8 @@ class BrazeBaseOperator(BaseOperator):
 
     :param braze_conn_id: the Braze connection (templated).
     :param dry_run: validate, batch and log the payloads (recipient data redacted) without sending;
-        return what would have been sent.
+        return what would have been sent. Templated (as the attribute ``braze_dry_run``, since
+        ``BaseOperator.dry_run`` is a method).
     """
 
     template_fields: Sequence[str] = ("braze_conn_id",)
@@ -45,8 +46,9 @@ class BrazeBaseOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.braze_conn_id = braze_conn_id
-        # Shadows BaseOperator.dry_run(), which nothing in Airflow 3 calls; named after the issue's API.
-        self.dry_run = dry_run  # type: ignore[assignment,method-assign]
+        # Stored under another name: BaseOperator.dry_run() is a method Airflow 2's
+        # ``airflow tasks test --dry-run`` calls.
+        self.braze_dry_run = dry_run
 
     @cached_property
     def hook(self) -> BrazeHook:
@@ -97,7 +99,7 @@ class BrazeBaseOperator(BaseOperator):
         """Validate everything, then send every batch (or, in a dry run, only log them)."""
         plan = self.plan_or_fail()
         try:
-            if self.flag_arg(self.dry_run, "dry_run"):
+            if self.flag_arg(self.braze_dry_run, "dry_run"):
                 return self.log_dry_run(plan)
             self.push_dashboard_url(context)
             outcome = send_plan(self.hook, plan, self.log, **self.send_options(context, plan))

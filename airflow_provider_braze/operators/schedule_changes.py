@@ -133,7 +133,7 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
         "at_optimal_time",
         "messages",
         "braze_conn_id",
-        "dry_run",
+        "braze_dry_run",
     )
     template_fields_renderers = {"schedule": "json", "messages": "json", "schedule_id": "json"}
 
@@ -204,7 +204,7 @@ class BrazeDeleteScheduleOperator(_ScheduleTarget):
     """
 
     action = "delete"
-    template_fields: Sequence[str] = ("schedule_id", "campaign_id", "canvas_id", "braze_conn_id", "dry_run")
+    template_fields: Sequence[str] = ("schedule_id", "campaign_id", "canvas_id", "braze_conn_id", "braze_dry_run")
     template_fields_renderers = {"schedule_id": "json"}
 
     def build_plan(self) -> SendPlan:

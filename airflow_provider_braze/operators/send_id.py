@@ -30,7 +30,7 @@ class BrazeCreateSendIdOperator(BrazeBaseOperator):
     :param send_id: the id to create (ASCII, ≤ 64; templated); Braze generates one when omitted.
     """
 
-    template_fields: Sequence[str] = ("campaign_id", "send_id", "braze_conn_id", "dry_run")
+    template_fields: Sequence[str] = ("campaign_id", "send_id", "braze_conn_id", "braze_dry_run")
     operator_extra_links = (BrazeCampaignLink(),)
 
     def __init__(self, *, campaign_id: str, send_id: str | None = None, **kwargs: Any) -> None:

@@ -64,7 +64,7 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
         "override_frequency_capping",
         "recipient_subscription_state",
         "braze_conn_id",
-        "dry_run",
+        "braze_dry_run",
         *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {

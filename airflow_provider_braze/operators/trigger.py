@@ -57,7 +57,7 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
         "send_id",
         "attachments",
         "braze_conn_id",
-        "dry_run",
+        "braze_dry_run",
         *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {
@@ -149,7 +149,7 @@ class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
         "broadcast",
         "audience",
         "braze_conn_id",
-        "dry_run",
+        "braze_dry_run",
         *SOURCE_TEMPLATE_FIELDS,
     )
     template_fields_renderers = {

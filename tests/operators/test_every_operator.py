@@ -169,3 +169,17 @@ def test_every_operator_templates_its_connection_and_documents_its_parameters():
         cls = getattr(ops, name)
         assert "braze_conn_id" in cls.template_fields, name
         assert ":param" in (cls.__doc__ or ""), name
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_dry_run_can_be_templated_and_airflows_own_dry_run_still_works(sandbox, tmp_path, name):
+    op = _build(name, tmp_path, dry_run="{{ params.preview }}")
+    assert callable(op.dry_run)  # BaseOperator.dry_run(), used by Airflow 2's `tasks test --dry-run`
+    needs_schedule = CASES[name][3]
+    schedule_id = _existing_message_schedule() if needs_schedule else None
+    before = len(sandbox.requests)
+    context = _params(schedule_id)
+    context["params"]["preview"] = "true"
+    result = run_operator(op, context)
+    assert result["dry_run"] is True
+    assert sandbox.requests[before:] == []
