@@ -167,7 +167,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             run_id=str(context.get("run_id") or "manual") if hasattr(context, "get") else "manual",
             dag_id=str(getattr(ti, "dag_id", None) or self.dag_id or "none"),
             task_id=str(getattr(ti, "task_id", None) or self.task_id),
-            map_index=int(getattr(ti, "map_index", -1) if getattr(ti, "map_index", None) is not None else -1),
+            map_index=_map_index(ti),
             try_number=int(getattr(ti, "try_number", 1) or 1),
         )
         writer.ensure_table()
@@ -194,10 +194,10 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         """The resume record of this task instance, opened (None without a store or a task instance)."""
         ti = context.get("ti") if hasattr(context, "get") else None
         run_id = context.get("run_id") if hasattr(context, "get") else None
-        if not self.resume_store or ti is None or not run_id or plan.total_requests <= 1:
+        if not self.resume_store or ti is None or not run_id or plan.total_requests < 1:
             return None
         store = VariableResumeStore() if self.resume_store == "variable" else PathResumeStore(str(self.resume_store))
-        key = resume_key(ti.dag_id, ti.task_id, str(run_id), int(getattr(ti, "map_index", -1) or -1))
+        key = resume_key(ti.dag_id, ti.task_id, str(run_id), _map_index(ti))
         ledger = ResumeLedger(store, key, plan.fingerprint, window=max(16, 4 * concurrency))
         ledger.open(plan.total_requests)
         if ledger.previous is not None:
@@ -230,6 +230,12 @@ def writer_callback(writer: OutcomeWriter) -> Callable[[PlannedRequest, str, Any
         )
 
     return record
+
+
+def _map_index(ti: Any) -> int:
+    """The task instance's map index (-1 when not mapped; 0 is a real index)."""
+    value = getattr(ti, "map_index", None)
+    return -1 if value is None else int(value)
 
 
 def _int(value: Any, field: str) -> int | None:

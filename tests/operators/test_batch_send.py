@@ -250,3 +250,27 @@ def test_batches_in_flight_when_a_worker_died_are_unknown_on_the_next_try(sandbo
     assert result["unknown_outcome_batches"] == [3, 4]  # may have been sent: not sent again by default
     assert result["recipients"] == 100  # batches 5 and 6
     assert len(sandbox.delivery_counts()) == 100
+
+
+def test_mapped_instances_keep_separate_resume_records(sandbox, monkeypatch, tmp_path):
+    _fast(sandbox, monkeypatch, max_retries=0)
+    recipients = [f"user-{i}" for i in range(120)]
+    for index in (0, 1):
+        ti = SimpleNamespace(dag_id="dag", task_id="send", map_index=index)
+        run_operator(_resumable(recipients, tmp_path, shard_count=2, shard_index=index), {"ti": ti, "run_id": "r"})
+    records = sorted(p.name for p in (tmp_path / "resume").iterdir())
+    assert records == ["braze_resume.dag.send.r.0.json", "braze_resume.dag.send.r.1.json"]
+    assert len(sandbox.delivery_counts()) == 120
+
+
+def test_a_broadcast_accepted_before_a_crash_is_not_sent_again_on_retry(sandbox, tmp_path):
+    op = BrazeTriggerCampaignOperator(
+        task_id="send", campaign_id="c", broadcast=True, resume_store=str(tmp_path / "resume")
+    )
+    run_operator(op, _task_context())
+    again = BrazeTriggerCampaignOperator(
+        task_id="send", campaign_id="c", broadcast=True, resume_store=str(tmp_path / "resume")
+    )
+    result = run_operator(again, _task_context())
+    assert result["resumed_batches"] == 1
+    assert len(sandbox.requests) == 1  # one segment-wide send, not two
