@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_braze.cdi_runs import find_run
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
+from airflow_provider_braze.triggers.base import BrazeTrigger
 
 
-class BrazeCDISyncTrigger(BaseTrigger):
+class BrazeCDISyncTrigger(BrazeTrigger):
     """Poll ``job_sync_status`` until the matched run is terminal. Every argument is a primitive.
 
     :param braze_conn_id: the Braze connection.
@@ -44,21 +44,6 @@ class BrazeCDISyncTrigger(BaseTrigger):
         self.attach_start = attach_start
         self.poll_interval = poll_interval
         self.timeout_at = timeout_at
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and primitive kwargs."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "braze_conn_id": self.braze_conn_id,
-                "integration_id": self.integration_id,
-                "baseline": self.baseline,
-                "triggered_at": self.triggered_at,
-                "attach_start": self.attach_start,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll without blocking the event loop; yield one success, timeout or error event."""

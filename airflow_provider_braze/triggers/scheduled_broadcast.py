@@ -6,15 +6,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_braze.broadcast_matching import BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
+from airflow_provider_braze.triggers.base import BrazeTrigger
 
 
-class BrazeScheduledBroadcastTrigger(BaseTrigger):
+class BrazeScheduledBroadcastTrigger(BrazeTrigger):
     """Poll the scheduled-broadcasts list until a broadcast's condition holds.
 
     Every argument is a primitive, so the trigger serialises on Airflow 2 and 3.
@@ -57,24 +57,6 @@ class BrazeScheduledBroadcastTrigger(BaseTrigger):
         self.first_seen = first_seen
         self.poll_interval = poll_interval
         self.timeout_at = timeout_at
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and primitive kwargs."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "braze_conn_id": self.braze_conn_id,
-                "condition": self.condition,
-                "broadcast_id": self.broadcast_id,
-                "broadcast_name": self.broadcast_name,
-                "tag": self.tag,
-                "end_time": self.end_time,
-                "send_before": self.send_before,
-                "first_seen": self.first_seen,
-                "poll_interval": self.poll_interval,
-                "timeout_at": self.timeout_at,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll without blocking the event loop; yield one success or error event."""
