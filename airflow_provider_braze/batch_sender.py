@@ -5,6 +5,7 @@ answers summed into a small, JSON-serialisable result for XCom."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
+from airflow_provider_braze.resume_ledger import BrazeResumeStoreError, BrazeResumeSupersededError
 
 if TYPE_CHECKING:
     from airflow_provider_braze.hooks.braze import BrazeHook
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 
 #: At most this many ids, minor errors and batch numbers are listed in a result (counts are complete).
 MAX_LISTED_IN_RESULT = 100
-ON_UNKNOWN_OUTCOME = ("skip", "resend")
+ON_UNKNOWN_OUTCOME = ("fail", "skip", "resend")
 
 
 class BrazeBatchError(BrazeError):
@@ -37,6 +39,29 @@ class BrazeBatchError(BrazeError):
         self.accepted_batches = accepted_batches
         self.total_batches = total_batches
         self.outcome_unknown = outcome_unknown
+
+
+class BrazeSendInterruptedError(BrazeError):
+    """The send stopped for a reason that is not Braze's answer (the resume store, the outcome
+    write-back, a newer try owning the record, an unexpected error); everything sent is recorded.
+
+    :param outcome: what was settled before the send stopped.
+    """
+
+    def __init__(self, message: str, *, outcome: SendOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+class BrazeUnknownOutcomeBatchesError(BrazeError):
+    """Every batch was sent except those whose outcome is unknown (``on_unknown_outcome="fail"``).
+
+    :param outcome: the send's outcome; ``outcome.unknown_outcome_batches`` names the batches.
+    """
+
+    def __init__(self, message: str, *, outcome: SendOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass
@@ -56,6 +81,7 @@ class SendOutcome:
     queued_batches: int = 0
     notices: list[str] = field(default_factory=list)
     unknown_outcome_batches: list[int] = field(default_factory=list)
+    unknown_outcome_recipients: int = 0
     resumed_batches: int = 0
     resumed_recipients: int = 0
     seconds: float = 0.0
@@ -101,6 +127,7 @@ class SendOutcome:
             "queued_batches": self.queued_batches,
             "unknown_outcome_batches": self.unknown_outcome_batches[:MAX_LISTED_IN_RESULT],
             "unknown_outcome_count": len(self.unknown_outcome_batches),
+            "unknown_outcome_recipients": self.unknown_outcome_recipients,
             "seconds": round(self.seconds, 3),
         }
         if self.resumed_batches:
@@ -112,7 +139,7 @@ class SendOutcome:
             result["rate_limited_responses"] = stats.throttled_responses
             result["rate_limit_wait_seconds"] = round(stats.paced_seconds, 3)
         if self.schedule_ids_by_batch:
-            result["schedule_ids"] = self.schedule_ids[:MAX_LISTED_IN_RESULT]
+            result["schedule_ids"] = self.schedule_ids  # every id: the only handle to cancel a schedule
             result["schedule_id_count"] = len(self.schedule_ids_by_batch)
         if self.send_ids:
             result["send_ids"] = self.send_ids[:MAX_LISTED_IN_RESULT]
@@ -163,13 +190,36 @@ class Progress:
         )
 
 
-def _send_one(hook: BrazeHook, plan: SendPlan, request: PlannedRequest, resend_unknown: bool) -> BrazeResponse:
+class _StoppedError(Exception):
+    """The send stopped before this batch's request was started (certainly not sent)."""
+
+
+def _send_one(
+    hook: BrazeHook,
+    plan: SendPlan,
+    request: PlannedRequest,
+    resend_unknown: bool,
+    ledger: ResumeLedger | None,
+    stop: threading.Event,
+) -> BrazeResponse:
+    if stop.is_set():
+        raise _StoppedError()
+    if ledger is not None:
+        ledger.reserve(request.number)  # durably "in flight" before the request may leave the process
+        if stop.is_set():
+            ledger.release(request.number)
+            raise _StoppedError()
     try:
         return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body)
     except BrazeError as error:
-        if resend_unknown and getattr(error, "outcome_unknown", False):
+        if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
             return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body, retry_unknown_outcome=True)
         raise
+
+
+#: Seconds an interrupted send (timeout, SIGTERM, an error elsewhere) waits for batches in flight to
+#: answer, so that their outcome is recorded; batches still unanswered stay "in flight" in the record.
+INTERRUPT_GRACE_SECONDS = 5.0
 
 
 def send_plan(
@@ -179,20 +229,29 @@ def send_plan(
     *,
     concurrency: int = 1,
     ledger: ResumeLedger | None = None,
-    on_unknown_outcome: str = "skip",
+    on_unknown_outcome: str = "fail",
     progress_every: float = 10.0,
     on_settled: Callable[[PlannedRequest, str, BrazeResponse | None, BrazeError | None], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> SendOutcome:
     """Send the plan's batches, up to ``concurrency`` in flight; stop at the first definite failure.
 
-    Batches an earlier try got accepted are not sent again. Batches whose outcome is unknown are,
-    by ``on_unknown_outcome``, reported as "may have been sent" (``skip``, the default) or sent
-    again (``resend``).
+    A send is settled, never abandoned: whatever ends it (success, a failure, a timeout, SIGTERM, an
+    exception anywhere), every batch whose request may have left the process is recorded as accepted,
+    or as an unknown outcome, or stays listed as in flight, before this function returns or raises.
+    Acceptances are recorded before any side work (``on_settled``): a failing side task cannot lose one.
+
+    Batches an earlier try got accepted are not sent again. Batches whose outcome is unknown are, by
+    ``on_unknown_outcome``: not sent again, and the send fails at the end naming them (``fail``, the
+    default); not sent again and reported with a warning (``skip``); or sent again (``resend``, Braze
+    may then deliver twice).
 
     :param on_settled: called once per batch settled in this try with ``(request, status, response,
         error)``; status is ``accepted``, ``failed`` or ``unknown-outcome`` (the outcome write-back).
+    :param stop: set it (e.g. from ``on_kill``) to stop dispatching further batches.
     :raises BrazeBatchError: when a batch failed (the message says how many were accepted, and
         whether the failing one may have been sent).
+    :raises BrazeUnknownOutcomeBatchesError: with ``on_unknown_outcome="fail"``, when batches may have been sent.
     """
     settled = on_settled or (lambda request, status, response, error: None)
     outcome = SendOutcome(
@@ -200,94 +259,194 @@ def send_plan(
     )
     progress = Progress(log, hook, outcome, progress_every)
     resend_unknown = on_unknown_outcome == "resend"
+    stop = stop or threading.Event()
     pending: dict[Future[BrazeResponse], PlannedRequest] = {}
     failure: tuple[PlannedRequest, BrazeError] | None = None
+    side_error: BaseException | None = None  # not Braze's answer: the store, the outcome writer, a bug
+    side_work_ok = True
     started = time.monotonic()
 
+    def side_work(request: PlannedRequest, status: str, response: BrazeResponse | None, error: Any) -> None:
+        nonlocal side_error, side_work_ok
+        if not side_work_ok:
+            return
+        try:
+            settled(request, status, response, error)
+        except Exception as exc:  # the write-back failed: the record already holds the batch
+            side_work_ok = False
+            if side_error is None:
+                side_error = exc
+            stop.set()
+            log.error("Braze %s: recording the outcome of batch %d failed: %s", plan.endpoint.path, request.number, exc)
+
+    def unknown(request: PlannedRequest, error: BaseException | None) -> None:
+        outcome.unknown_outcome_batches.append(request.number)
+        outcome.unknown_outcome_recipients += request.recipients
+        if ledger:
+            ledger.mark_unknown(request.number)
+        log.warning(
+            "Braze %s: batch %d (%d recipients) may have been sent: %s",
+            plan.endpoint.path,
+            request.number,
+            request.recipients,
+            type(error).__name__ if error is not None else "outcome unknown",
+        )
+        side_work(request, "unknown-outcome", None, error if isinstance(error, BrazeError) else None)
+
     def settle(done: set[Future[BrazeResponse]]) -> None:
-        nonlocal failure
+        nonlocal failure, side_error
         for future in done:
             request = pending.pop(future)
             try:
                 response = future.result()
+            except _StoppedError:
+                continue  # never started
+            except (BrazeResumeSupersededError, BrazeResumeStoreError) as error:  # refused before sending
+                if ledger:
+                    ledger.release(request.number)
+                if side_error is None:
+                    side_error = error
+                stop.set()
+                continue
             except BrazeError as error:
                 if getattr(error, "outcome_unknown", False):
-                    outcome.unknown_outcome_batches.append(request.number)
-                    settled(request, "unknown-outcome", None, error)
-                    if ledger:
-                        ledger.mark_unknown(request.number)
-                    log.warning(
-                        "Braze %s: batch %d (%d recipients) may have been sent: %s",
-                        plan.endpoint.path,
-                        request.number,
-                        request.recipients,
-                        type(error).__name__,
-                    )
+                    unknown(request, error)
                     continue
-                settled(request, "failed", None, error)
                 if ledger:
                     ledger.mark_failed(request.number)
+                side_work(request, "failed", None, error)
                 if failure is None or request.number < failure[0].number:
                     failure = (request, error)
+                stop.set()
                 continue
-            outcome.add(response, request.recipients, request.number)
-            settled(request, "accepted", response, None)
+            except Exception as error:  # not a Braze answer: the request may have been written
+                unknown(request, error)
+                if side_error is None:
+                    side_error = error
+                stop.set()
+                continue
             if ledger:
-                ledger.accept(request.number)
+                ledger.accept(request.number, schedule_id=response.schedule_id)
+            outcome.add(response, request.recipients, request.number)
+            side_work(request, "accepted", response, None)
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="braze-send") as pool:
-        try:
-            for request in plan.requests():
-                state = ledger.state_of(request.number) if ledger else None
-                if state == "accepted":
-                    outcome.resumed_batches += 1
-                    outcome.resumed_recipients += request.recipients
-                    continue
-                if state == "unknown" and not resend_unknown:
-                    outcome.unknown_outcome_batches.append(request.number)
-                    settled(request, "unknown-outcome", None, None)
-                    continue
-                while len(pending) >= max(1, concurrency):
-                    done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)
-                    settle(done)
-                    progress.tick()
-                if failure is not None:
-                    break
-                if ledger:
-                    ledger.dispatching(request.number)
-                pending[pool.submit(_send_one, hook, plan, request, resend_unknown)] = request
-            while pending:
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="braze-send")
+    try:
+        for request in plan.requests():
+            state = ledger.state_of(request.number) if ledger else None
+            if state == "accepted":
+                outcome.resumed_batches += 1
+                outcome.resumed_recipients += request.recipients
+                schedule_id = ledger.schedule_ids.get(request.number) if ledger else None
+                if schedule_id:
+                    outcome.schedule_ids_by_batch[request.number] = schedule_id
+                continue
+            if state == "unknown" and not resend_unknown:
+                outcome.unknown_outcome_batches.append(request.number)
+                outcome.unknown_outcome_recipients += request.recipients
+                side_work(request, "unknown-outcome", None, None)
+                continue
+            while len(pending) >= max(1, concurrency):
                 done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)
                 settle(done)
                 progress.tick()
-        finally:
-            if ledger:
+            if stop.is_set():
+                break
+            pending[pool.submit(_send_one, hook, plan, request, resend_unknown, ledger, stop)] = request
+        while pending:
+            done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)
+            settle(done)
+            progress.tick()
+    except BaseException:  # a timeout, SIGTERM, a failing source: record what was in flight, then re-raise
+        stop.set()
+        _settle_interrupted(pending, settle, log, plan.endpoint.path, outcome)
+        pool.shutdown(wait=False, cancel_futures=True)
+        if ledger:
+            try:
                 ledger.close()
+            except BrazeError as error:
+                log.error("Braze %s: %s", plan.endpoint.path, error)
+        raise
+    pool.shutdown(wait=True)
+    if ledger:
+        ledger.close()
     outcome.seconds = time.monotonic() - started
     if outcome.total_batches > 1 or failure is not None:
         progress.tick(final=True)
-    if outcome.unknown_outcome_batches:
-        log.warning(
-            "Braze %s: %d batch(es) may have been sent (outcome unknown): %s. They were not sent again "
-            "(on_unknown_outcome='%s').",
-            plan.endpoint.path,
-            len(outcome.unknown_outcome_batches),
-            outcome.unknown_outcome_batches[:20],
-            on_unknown_outcome,
-        )
+    if side_error is not None:
+        raise BrazeSendInterruptedError(
+            f"The send to {plan.endpoint.path} stopped: {type(side_error).__name__}: {side_error}. "
+            f"{outcome.batches + outcome.resumed_batches} batch(es) were accepted by Braze and recorded; "
+            f"{len(outcome.unknown_outcome_batches)} may have been sent: {_listed(outcome.unknown_outcome_batches)}. "
+            "A retry of the task sends only the batches not accepted.",
+            outcome=outcome,
+        ) from side_error
     if failure is not None:
-        request, error = failure
-        if outcome.batches == 0 and plan.total_requests == 1:
-            raise error
-        status = f"HTTP {error.status}: " if isinstance(error, BrazeAPIError) else ""
+        failed_request, failed_error = failure
+        if outcome.batches == 0 and plan.total_requests == 1 and not outcome.unknown_outcome_batches:
+            raise failed_error
+        status = f"HTTP {failed_error.status}: " if isinstance(failed_error, BrazeAPIError) else ""
         accepted = outcome.batches + outcome.resumed_batches
+        maybe = (
+            f" {len(outcome.unknown_outcome_batches)} batch(es) may have been sent: "
+            f"{_listed(outcome.unknown_outcome_batches)}."
+            if outcome.unknown_outcome_batches
+            else ""
+        )
         raise BrazeBatchError(
-            f"Batch {request.number} of {plan.total_requests} to {plan.endpoint.path} failed and was not sent "
-            f"({status}{error}). {accepted} batch(es) were accepted by Braze "
-            f"({outcome.recipients + outcome.resumed_recipients} recipients); the rest were not sent. "
+            f"Batch {failed_request.number} of {plan.total_requests} to {plan.endpoint.path} failed and was not sent "
+            f"({status}{failed_error}). {accepted} batch(es) were accepted by Braze "
+            f"({outcome.recipients + outcome.resumed_recipients} recipients); the rest were not sent.{maybe} "
             "A retry of the task sends only the batches not accepted.",
             accepted_batches=accepted,
             total_batches=plan.total_requests,
             outcome_unknown=False,
-        ) from error
+        ) from failed_error
+    if outcome.unknown_outcome_batches:
+        message = (
+            f"Braze {plan.endpoint.path}: {len(outcome.unknown_outcome_batches)} batch(es) "
+            f"({outcome.unknown_outcome_recipients} recipients) may have been sent (outcome unknown) and were "
+            f"not sent again: {_listed(outcome.unknown_outcome_batches)}."
+        )
+        if on_unknown_outcome == "fail":
+            raise BrazeUnknownOutcomeBatchesError(
+                message + " Every other batch was sent. Check them in Braze; to send them again, retry with "
+                "on_unknown_outcome='resend'; to accept them, set on_unknown_outcome='skip'.",
+                outcome=outcome,
+            )
+        log.warning("%s (on_unknown_outcome='%s')", message, on_unknown_outcome)
     return outcome
+
+
+def _listed(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in sorted(numbers)[:20])
+    return f"batches {shown}{' ...' if len(numbers) > 20 else ''}"
+
+
+def _settle_interrupted(
+    pending: dict[Future[BrazeResponse], PlannedRequest],
+    settle: Callable[[set[Future[BrazeResponse]]], None],
+    log: Any,
+    endpoint: str,
+    outcome: SendOutcome,
+) -> None:
+    """After an interruption: record the answers that arrive within the grace; the rest stay in flight."""
+    deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
+    try:
+        while pending and time.monotonic() < deadline:
+            done, _ = wait(pending, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+            settle(done)
+    except BaseException:  # a second signal: what is unsettled stays "in flight" in the record
+        pass
+    started = [request for future, request in pending.items() if future.running() or future.done()]
+    for request in started:
+        outcome.unknown_outcome_batches.append(request.number)
+        outcome.unknown_outcome_recipients += request.recipients
+    if started:
+        log.warning(
+            "Braze %s: the send was interrupted with %d batch(es) in flight; they may have been sent and stay "
+            "recorded as such: %s",
+            endpoint,
+            len(started),
+            _listed([r.number for r in started]),
+        )

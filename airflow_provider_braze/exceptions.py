@@ -125,7 +125,8 @@ class BrazeServerError(BrazeAPIError):
 
 
 class BrazeUnknownOutcomeError(BrazeServerError):
-    """The request was sent but no usable answer came back (read timeout, 500, 504).
+    """The request was sent but no usable answer came back (read timeout, dropped connection, a TLS
+    error while reading, any 5xx other than 502/503).
 
     Braze may have processed it: the message may have been sent. It is not retried by default,
     because Braze's messaging endpoints have no idempotency key and a retry could send twice.

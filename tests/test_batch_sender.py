@@ -49,3 +49,126 @@ def test_batches_really_run_concurrently(hook, sandbox):
         r.body["recipients"][0]["external_user_id"]: r.response["dispatch_id"] for r in sandbox.requests
     }
     assert outcome.dispatch_ids == [by_first_recipient[f"secret-user-{50 * k}"] for k in range(8)]  # batch order
+
+
+# -- a send is settled, never abandoned ------------------------------------------------------------
+
+
+class _Timeout(BaseException):
+    """Like Airflow's AirflowTaskTimeout / AirflowTaskTerminated: raised in the main thread by a signal."""
+
+
+def _resumable(recipients, tmp_path, **kwargs):
+    from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
+
+    return BrazeTriggerCampaignOperator(
+        task_id="send", campaign_id="c", recipients=recipients, resume_store=str(tmp_path / "resume"), **kwargs
+    )
+
+
+def _context(try_number: int) -> dict:
+    from types import SimpleNamespace
+
+    return {"ti": SimpleNamespace(dag_id="dag", task_id="send", map_index=-1, try_number=try_number), "run_id": "r"}
+
+
+def _assert_never_twice_and_never_lost(sandbox, recipients, unknown_batches):
+    counts = sandbox.delivery_counts()
+    assert max(counts.values()) == 1, "a recipient was messaged twice"
+    named = {recipients[i] for n in unknown_batches for i in range((n - 1) * 50, min(n * 50, len(recipients)))}
+    missing = [r for r in recipients if f"external_user_id:{r}" not in counts and r not in named]
+    assert missing == [], f"{len(missing)} recipient(s) neither delivered nor named as maybe sent"
+
+
+def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_not_resend(
+    sandbox, tmp_path, monkeypatch
+):
+    import signal
+
+    import pytest
+
+    from airflow_provider_braze.batch_sender import BrazeUnknownOutcomeBatchesError
+    from airflow_provider_braze.resume_ledger import PathResumeStore, resume_key
+    from tests.conftest import run_operator
+
+    for name, value in sandbox.airflow_env(extra={"timeout": 30}).items():
+        monkeypatch.setenv(name, value)
+    recipients = [f"user-{i}" for i in range(1000)]  # 20 batches
+    sandbox.configure(latency=0.8)  # processed at once, answered 0.8 s later
+
+    def fire(signum, frame):
+        raise _Timeout()
+
+    monkeypatch.setattr("airflow_provider_braze.batch_sender.INTERRUPT_GRACE_SECONDS", 0.1)
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, 1.2)  # the first 4 batches answered, the next 4 in flight
+    try:
+        with pytest.raises(_Timeout):
+            run_operator(_resumable(recipients, tmp_path, max_concurrency=4), _context(1))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    record = PathResumeStore(str(tmp_path / "resume")).load(resume_key("dag", "send", "r", -1))
+    in_flight = set(record["in_flight"]) | set(record["unknown"])
+    assert 1 <= len(in_flight) <= 4  # at most the in-flight window, never a look-ahead
+    first_try = len(sandbox.delivery_counts())
+    sandbox.configure(latency=0.0)
+    with pytest.raises(BrazeUnknownOutcomeBatchesError) as caught:
+        run_operator(_resumable(recipients, tmp_path, max_concurrency=4), _context(2))
+    assert sorted(caught.value.outcome.unknown_outcome_batches) == sorted(in_flight)
+    assert first_try >= 50 * len(in_flight)  # the interrupted batches did reach "Braze"
+    _assert_never_twice_and_never_lost(sandbox, recipients, in_flight)
+
+
+def test_a_failing_outcome_writer_cannot_lose_an_acceptance(hook, sandbox, tmp_path):
+    import pytest
+
+    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
+
+    plan = _plan(500)
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", plan.fingerprint)
+    ledger.open(plan.total_requests)
+
+    def writer(request, status, response, error):
+        if request.number == 3:
+            raise OSError("warehouse down")
+
+    with pytest.raises(BrazeSendInterruptedError, match="OSError: warehouse down") as caught:
+        send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=2, ledger=ledger, on_settled=writer)
+    plan.close()
+    record = store.load("k")
+    accepted = {n for start, end in record["accepted"] for n in range(start, end)}
+    delivered_batches = len(sandbox.requests)
+    assert 3 in accepted  # recorded before the side work that failed
+    assert len(accepted) == delivered_batches == caught.value.outcome.batches
+    assert record["in_flight"] == []
+    assert delivered_batches < 10  # the send stopped
+
+
+def test_an_exception_out_of_a_worker_thread_counts_as_maybe_sent(hook, sandbox, tmp_path, monkeypatch):
+    import pytest
+
+    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
+
+    real = hook.request
+    calls = []
+
+    def flaky(method, endpoint, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            real(method, endpoint, **kwargs)  # it reached Braze, then something unexpected broke
+            raise RuntimeError("a bug after the request")
+        return real(method, endpoint, **kwargs)
+
+    monkeypatch.setattr(hook, "request", flaky)
+    plan = _plan(300)
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", plan.fingerprint)
+    ledger.open(plan.total_requests)
+    with pytest.raises(BrazeSendInterruptedError, match="RuntimeError"):
+        send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=1, ledger=ledger)
+    plan.close()
+    assert store.load("k")["unknown"] == [2]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError
+from airflow_provider_braze.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
 from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
 from airflow_provider_braze.testing.sandbox import Fault
 from tests.conftest import run_operator
@@ -103,7 +103,8 @@ def test_rejected_unknown_and_minor_errors_are_recorded(braze_sandbox, warehouse
     braze_sandbox.configure(minor_errors=["1 user not found"])
     braze_sandbox.inject(Fault(kind="slow", seconds=1.5))  # batch 1: processed, answer lost
     recipients = [f"user-{i:03d}" for i in range(100)] + [{"external_user_id": "x", "braze_id": "y"}]
-    result = run_operator(_op(recipients, tmp_path, on_invalid="skip"), _context(1))
+    with pytest.raises(BrazeUnknownOutcomeBatchesError) as caught:  # the default: loud, after sending the rest
+        run_operator(_op(recipients, tmp_path, on_invalid="skip"), _context(1))
     rows = _rows(warehouse)
     by_status = Counter(r["status"] for r in rows)
     assert by_status == {"unknown-outcome": 50, "accepted": 50, "rejected-invalid": 1}
@@ -112,7 +113,7 @@ def test_rejected_unknown_and_minor_errors_are_recorded(braze_sandbox, warehouse
     assert rejected["batch_number"] is None
     assert all(r["error"] == "1 user not found" for r in rows if r["status"] == "accepted")
     assert "may have been sent" in next(r["error"] for r in rows if r["status"] == "unknown-outcome")
-    assert result["unknown_outcome_batches"] == [1]
+    assert caught.value.outcome.unknown_outcome_batches == [1]
 
 
 @pytest.mark.e2e

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from airflow_provider_braze.resume_ledger import (
     BrazeResumeMismatchError,
+    BrazeResumeStoreError,
+    BrazeResumeSupersededError,
     PathResumeStore,
     ResumeLedger,
     _add,
+    main,
+    prune_records,
     resume_key,
+    unknown_batches,
 )
 
 
@@ -18,30 +26,64 @@ def test_accepted_batches_are_kept_as_merged_ranges():
     assert ranges == [[1, 8], [10, 11]]
 
 
-def test_the_record_is_written_before_dispatch_and_exact_at_close(tmp_path):
+def test_a_batch_is_in_the_record_before_reserve_returns_and_settled_at_close(tmp_path):
     store = PathResumeStore(str(tmp_path))
-    ledger = ResumeLedger(store, "k", "fp", window=4, flush_interval=0)
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=0)
     ledger.open(10)
-    ledger.dispatching(1)
-    assert store.load("k")["high"] == 5
-    ledger.accept(1)
+    ledger.reserve(1)
+    assert store.load("k")["in_flight"] == [1]  # written ahead of the request
+    ledger.reserve(2)
+    ledger.reserve(3)
+    ledger.accept(1, schedule_id="s-1")
     ledger.mark_unknown(2)
     ledger.mark_failed(3)
     ledger.close()
-    assert store.load("k") | {"tries": 1} == {
-        "version": 1,
-        "fingerprint": "fp",
+    record = store.load("k")
+    assert {k: record[k] for k in ("version", "accepted", "unknown", "failed", "in_flight", "owner", "tries")} == {
+        "version": 2,
         "accepted": [[1, 2]],
         "unknown": [2],
         "failed": [3],
-        "high": 5,
-        "clean": True,
+        "in_flight": [],
+        "owner": 1,
         "tries": 1,
     }
-    again = ResumeLedger(store, "k", "fp")
+    again = ResumeLedger(store, "k", "fp", owner=2)
     again.open(10)
     assert [again.state_of(n) for n in (1, 2, 3, 4)] == ["accepted", "unknown", None, None]
+    assert again.schedule_ids == {1: "s-1"}
     assert again.tries == 2
+    again.close()
+
+
+def test_after_a_crash_exactly_the_batches_in_flight_are_unknown(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    dead = ResumeLedger(store, "k", "fp", flush_interval=0)
+    dead.open(100)
+    for n in (1, 2, 3, 4, 5):
+        dead.reserve(n)
+    dead.accept(1)
+    dead.accept(2)
+    time.sleep(0.05)  # the acceptances reach the store; then the worker dies (no close)
+    assert unknown_batches(store.load("k")) == [3, 4, 5]
+    retry = ResumeLedger(store, "k", "fp", owner=2)
+    retry.open(100)
+    assert sorted(retry.unknown) == [3, 4, 5]  # not a look-ahead window: batch 6 onwards are sent
+    assert retry.state_of(6) is None
+    retry.close()
+
+
+def test_acceptances_are_flushed_on_a_timer_during_a_stall(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=0.2)
+    ledger.open(10)
+    ledger.reserve(1)
+    ledger.accept(1)  # no other batch settles after this one
+    deadline = time.monotonic() + 2
+    while store.load("k")["accepted"] != [[1, 2]] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.load("k")["accepted"] == [[1, 2]]
+    ledger.close()
 
 
 def test_a_different_fingerprint_is_refused(tmp_path):
@@ -51,7 +93,87 @@ def test_a_different_fingerprint_is_refused(tmp_path):
         ResumeLedger(store, "k", "fp-2").open(3)
 
 
-def test_keys_are_safe_and_bounded():
+def test_an_older_try_finding_a_newer_owner_stops_sending(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    zombie = ResumeLedger(store, "k", "fp", owner=1, flush_interval=0)
+    zombie.open(10)
+    zombie.reserve(1)
+    retry = ResumeLedger(store, "k", "fp", owner=2, flush_interval=0)
+    retry.open(10)
+    assert retry.state_of(1) == "unknown"  # the zombie's batch in flight
+    with pytest.raises(BrazeResumeSupersededError):
+        zombie.reserve(2)  # refused before its request could leave
+    zombie.close()
+    assert store.load("k")["owner"] == 2
+    with pytest.raises(BrazeResumeSupersededError, match="older"):
+        ResumeLedger(store, "k", "fp", owner=1).open(10)
+    retry.close()
+
+
+def test_a_failing_store_stops_further_sends(tmp_path):
+    class Failing(PathResumeStore):
+        saves = 0
+
+        def save(self, key, record):
+            Failing.saves += 1
+            if Failing.saves > 2:
+                raise OSError("disk full")
+            super().save(key, record)
+
+    store = Failing(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=0)
+    ledger.open(10)
+    ledger.reserve(1)
+    with pytest.raises(BrazeResumeStoreError, match="OSError"):
+        ledger.reserve(2)
+    assert store.load("k")["in_flight"] == [1]  # the last written state still names batch 1
+    with pytest.raises(BrazeResumeStoreError):
+        ledger.close()
+
+
+def test_group_commit_many_threads_share_writes(tmp_path):
+    class Slow(PathResumeStore):
+        def save(self, key, record):
+            time.sleep(0.02)
+            super().save(key, record)
+
+    store = Slow(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=0)
+    ledger.open(100)
+    threads = [threading.Thread(target=ledger.reserve, args=(n,)) for n in range(1, 41)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.load("k")["in_flight"] == list(range(1, 41))
+    assert ledger.writes < 40  # one write covered several reservations
+    ledger.close()
+
+
+def test_keys_do_not_collide_and_are_bounded():
+    assert resume_key("crm.daily", "notify", "r", -1) != resume_key("crm", "daily.notify", "r", -1)
+    assert resume_key("d", "t", "r", 0) != resume_key("d", "t", "r", -1)
     key = resume_key("dag", "task", "manual__2026-11-27T15:01:06+00:00", 3)
-    assert key == "braze_resume.dag.task.manual__2026-11-27T15_01_06_00_00.3"
-    assert len(resume_key("d" * 300, "t", "r", -1)) <= 230
+    assert key.startswith("braze_resume.dag.task.3.")
+    assert len(resume_key("d" * 300, "t", "r", -1)) <= 180
+
+
+def test_records_expire_after_the_retention_and_are_pruned(tmp_path, capsys):
+    store = PathResumeStore(str(tmp_path))
+    now = [1_000_000.0]
+    old = ResumeLedger(store, "braze_resume.old", "fp", retention_days=1, clock=lambda: now[0])
+    old.open(3)
+    old.close()
+    fresh = ResumeLedger(store, "braze_resume.fresh", "fp", retention_days=30, clock=lambda: now[0])
+    fresh.open(3)
+    fresh.close()
+    assert prune_records(store, now=now[0] + 2 * 86400, dry_run=True) == ["braze_resume.old"]
+    assert store.keys() == ["braze_resume.fresh", "braze_resume.old"]
+    # Within the retention the record is found; past it, a new try starts afresh.
+    later = ResumeLedger(store, "braze_resume.old", "other-fp", clock=lambda: now[0] + 2 * 86400)
+    later.open(3)  # expired: the changed fingerprint is not compared
+    later.close()
+    assert prune_records(store, now=now[0] + 40 * 86400) == ["braze_resume.fresh", "braze_resume.old"]
+    assert store.keys() == []
+    assert main(["prune", "--store", str(tmp_path), "--dry-run"]) == 0
+    assert "Would delete 0 expired resume record(s)" in capsys.readouterr().out

@@ -336,6 +336,14 @@ class BrazeHook(HttpHook):
 
     def _log_success(self, method: str, endpoint: str, result: BrazeResponse, elapsed: float) -> None:
         self.log.debug("Braze %s %s: HTTP %d in %.3f s", method, endpoint, result.status, elapsed)
+        if result.unparsed_body:
+            self.log.warning(
+                "Braze %s %s answered HTTP %d with a body that is not Braze JSON: counted as accepted (a 2xx "
+                "means Braze processed it), without ids",
+                method,
+                endpoint,
+                result.status,
+            )
         if result.queued:
             self.log.warning(
                 "Braze queued %s %s (HTTP 202): it was accepted and will be processed later", method, endpoint

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_braze.batch_sender import SendOutcome, send_plan
+from airflow_provider_braze.batch_sender import (
+    BrazeSendInterruptedError,
+    BrazeUnknownOutcomeBatchesError,
+    SendOutcome,
+    send_plan,
+)
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.hooks.braze import BrazeHook
 from airflow_provider_braze.instances import dashboard_link
@@ -102,7 +107,11 @@ class BrazeBaseOperator(BaseOperator):
             if self.flag_arg(self.braze_dry_run, "dry_run"):
                 return self.log_dry_run(plan)
             self.push_dashboard_url(context)
-            outcome = send_plan(self.hook, plan, self.log, **self.send_options(context, plan))
+            try:
+                outcome = send_plan(self.hook, plan, self.log, **self.send_options(context, plan))
+            except (BrazeUnknownOutcomeBatchesError, BrazeSendInterruptedError) as error:
+                self.push_failed_result(context, {**self.make_result(error.outcome), **plan.rejections()})
+                raise
             result = {**self.make_result(outcome), **plan.rejections()}
         finally:
             plan.close()
@@ -119,6 +128,16 @@ class BrazeBaseOperator(BaseOperator):
             len(outcome.unknown_outcome_batches),
         )
         return result
+
+    def push_failed_result(self, context: Context, result: dict[str, Any]) -> None:
+        """Push the result of a send that ends in failure (e.g. naming batches that may have been sent)."""
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if ti is None or not hasattr(ti, "xcom_push"):
+            return
+        try:
+            ti.xcom_push(key="return_value", value=result)
+        except Exception as error:  # the failure itself must still surface
+            self.log.warning("Could not push the result of the failed send: %s", type(error).__name__)
 
     def log_dry_run(self, plan: SendPlan) -> dict[str, Any]:
         """Log the planned payloads, redacted, and return what would have been sent."""

@@ -3,6 +3,7 @@ listed users (sends, triggers and schedule creates)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,13 @@ from airflow_provider_braze.batch_sender import ON_UNKNOWN_OUTCOME
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.outcome_writer import OutcomeWriter
 from airflow_provider_braze.recipient_sources import iter_sql_rows
-from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger, VariableResumeStore, resume_key
+from airflow_provider_braze.resume_ledger import (
+    DEFAULT_RETENTION_DAYS,
+    PathResumeStore,
+    ResumeLedger,
+    VariableResumeStore,
+    resume_key,
+)
 from airflow_provider_braze.send_plan import (
     PlannedRequest,
     RecipientSource,
@@ -61,8 +68,12 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     :param shard_index: the shard this task sends (0-based). Each of N shards paces itself at 1/N of
         the connection's rate limits, so N shard tasks running at once share the workspace's budget.
     :param on_unknown_outcome: batches whose outcome is unknown (a timeout after sending, a worker
-        killed while in flight): ``"skip"`` (default) reports them as "may have been sent" and does
-        not send them again; ``"resend"`` sends them again (Braze may then deliver twice).
+        killed while they were in flight): ``"fail"`` (default) sends every other batch, then fails
+        the task naming them (they are not sent again; the result XCom and the outcome table list
+        them); ``"skip"`` accepts them with a warning; ``"resend"`` sends them again (Braze may then
+        deliver twice) — the documented follow-up once you decided they were not delivered.
+    :param resume_retention_days: how long the resume record is kept (default 30 days): within it a
+        cleared successful task sends nothing again.
     :param max_concurrency: batches in flight at once (default: the connection's ``max_concurrency``, 8).
     :param resume_store: where the record of accepted batches lives: ``"variable"`` (default, an
         Airflow Variable per task instance), a path or object-storage URL (``s3://bucket/prefix``),
@@ -84,14 +95,17 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         max_recipients: int | None = None,
         shard_count: int = 1,
         shard_index: int = 0,
-        on_unknown_outcome: str = "skip",
+        on_unknown_outcome: str = "fail",
         max_concurrency: int | None = None,
         resume_store: str | None = "variable",
         outcome_table: str | None = None,
         outcome_conn_id: str | None = None,
+        resume_retention_days: float = DEFAULT_RETENTION_DAYS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.resume_retention_days = resume_retention_days
+        self._stop: threading.Event | None = None  # made when the send starts (operators are deep-copied)
         self.outcome_table = outcome_table
         self.outcome_conn_id = outcome_conn_id
         self._outcome_writer: OutcomeWriter | None = None
@@ -149,7 +163,18 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             "on_unknown_outcome": self.on_unknown_outcome,
             "ledger": self.resume_ledger(context, plan, concurrency),
             "on_settled": writer_callback(writer) if writer else None,
+            "stop": self._stop_event(),
         }
+
+    def _stop_event(self) -> threading.Event:
+        if self._stop is None:
+            self._stop = threading.Event()
+        return self._stop
+
+    def on_kill(self) -> None:
+        """Stop dispatching further batches (those in flight are settled and recorded by the sender)."""
+        if self._stop is not None:
+            self._stop.set()
 
     def outcome_writer(self, context: Context, plan: SendPlan) -> OutcomeWriter | None:
         """The outcome write-back of this run, with the table ensured and rejected rows recorded."""
@@ -198,14 +223,20 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             return None
         store = VariableResumeStore() if self.resume_store == "variable" else PathResumeStore(str(self.resume_store))
         key = resume_key(ti.dag_id, ti.task_id, str(run_id), _map_index(ti))
-        ledger = ResumeLedger(store, key, plan.fingerprint, window=max(16, 4 * concurrency))
+        ledger = ResumeLedger(
+            store,
+            key,
+            plan.fingerprint,
+            owner=int(getattr(ti, "try_number", None) or 1),
+            retention_days=float(self.resume_retention_days),
+        )
         ledger.open(plan.total_requests)
         if ledger.previous is not None:
             self.log.info(
-                "Resuming from try %d (record '%s'): %d batch range(s) already accepted, %d with unknown outcome",
+                "Resuming from try %d (record '%s'): %d batch(es) already accepted, %d with unknown outcome",
                 ledger.tries - 1,
                 key,
-                len(ledger.accepted),
+                ledger.accepted_count,
                 len(ledger.unknown),
             )
         return ledger

@@ -4,7 +4,10 @@
 * 202 ``{"message": "queued"}`` → accepted (``queued=True``), not an error;
 * ``success`` with a non-empty ``errors`` list → partial success (``minor_errors``);
 * 4xx/5xx → a :class:`~airflow_provider_braze.exceptions.BrazeAPIError` subclass;
-* a body that is not JSON (a gateway's HTML page) → a clear error, never a ``JSONDecodeError``.
+* a 2xx body that is not JSON (a proxy's page after Braze processed the request) → accepted with
+  ``unparsed_body=True`` for a POST (it happened), a clear error for a GET (there is nothing to read);
+* a non-2xx body that is not JSON (a gateway's HTML page) → a clear error, never a ``JSONDecodeError``;
+* every 5xx other than 502/503 on a POST → :class:`BrazeUnknownOutcomeError` ("may have been sent").
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from airflow_provider_braze.exceptions import (
     error_class_for_status,
 )
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.retry_policy import UNKNOWN_OUTCOME_STATUSES, Outcome, classify_status
+from airflow_provider_braze.transport.retry_policy import Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
 _LINK = re.compile(r'<(?P<url>[^>]*)>\s*;\s*rel="?(?P<rel>[a-z]+)"?')
@@ -44,6 +47,7 @@ class BrazeResponse:
     :param attempts: how many attempts the request took.
     :param links: the ``Link`` header's URLs by ``rel`` (``next``, ``prev``), for paginated lists.
     :param date: the ``Date`` header: when Braze answered, on Braze's clock.
+    :param unparsed_body: the 2xx body was not Braze JSON (e.g. a proxy's page): accepted, no ids.
     """
 
     status: int
@@ -53,6 +57,7 @@ class BrazeResponse:
     attempts: int = 1
     links: dict[str, str] = field(default_factory=dict)
     date: str | None = None
+    unparsed_body: bool = False
 
     @property
     def message(self) -> str:
@@ -135,7 +140,7 @@ def build_error(
         message = str(body.get("message") or body.get("error") or "no message")
         raw_errors = body.get("errors") or []
         errors = list(raw_errors) if isinstance(raw_errors, list) else [raw_errors]
-    if status in UNKNOWN_OUTCOME_STATUSES and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+    if classify_status(status) is Outcome.UNKNOWN and method.upper() not in ("GET", "HEAD", "OPTIONS"):
         return BrazeUnknownOutcomeError(
             status=status,
             method=method,
@@ -168,6 +173,9 @@ def parse_success(
 ) -> BrazeResponse:
     """Turn a 2xx answer into a :class:`BrazeResponse` (or an error if the body is unusable)."""
     body = parse_body(text)
+    unparsed = body is None
+    if unparsed and method.upper() not in ("GET", "HEAD", "OPTIONS"):
+        body = {}  # any 2xx is an acceptance: Braze processed the request (a proxy rewrote the answer)
     if body is None:
         sent = "" if method.upper() == "GET" else " Braze accepted the request, so it may have been sent."
         raise BrazeInvalidResponseError(
@@ -186,6 +194,7 @@ def parse_success(
         attempts=attempts,
         links=parse_link_header(headers),
         date=next((v for k, v in headers.items() if k.lower() == "date"), None),
+        unparsed_body=unparsed,
     )
 
 

@@ -3,11 +3,14 @@
 Braze's messaging endpoints have no idempotency key, so the rule is about what Braze may already
 have done with the request:
 
-* not sent (connection refused, DNS failure, connect timeout): safe to retry;
+* not sent (connection refused, DNS failure, connect timeout, a TLS certificate refused during the
+  handshake): safe to retry (the certificate case is fatal: retrying will not change it);
 * 429: nothing was processed; wait until ``X-RateLimit-Reset`` (absolute epoch seconds) + jitter;
-* 502 / 503: the request failed before processing; retry with exponential backoff;
-* read timeout, a dropped connection after sending, 500 / 504 on a POST: the outcome is unknown
-  (Braze may have sent the message), so it is **not** retried unless the caller allows it;
+* 502 / 503: the gateway failed before Braze processed the request; retry with exponential backoff;
+* anything else that happened after the request was written is "maybe sent": a read timeout, a
+  dropped connection, a TLS error while reading the answer, and **every other 5xx** (500, 501, 504,
+  507, 520-524, ...). It is **not** retried unless the caller allows it;
+* any 2xx is accepted, even when its body cannot be parsed (see ``responses.parse_success``);
 * GET requests are idempotent, so unknown outcomes of a GET are retried.
 """
 
@@ -18,7 +21,8 @@ import random
 from collections.abc import Callable
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503})
-UNKNOWN_OUTCOME_STATUSES = frozenset({500, 504})
+#: 5xx statuses known to mean "not processed": only these may be sent again.
+NOT_PROCESSED_SERVER_STATUSES = frozenset({502, 503})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -37,9 +41,17 @@ def classify_status(status: int) -> Outcome:
         return Outcome.RATE_LIMITED
     if status in RETRYABLE_STATUSES:
         return Outcome.NOT_SENT
-    if status in UNKNOWN_OUTCOME_STATUSES:
+    if status >= 500:  # not known to mean "not processed": Braze may have sent the messages
         return Outcome.UNKNOWN
     return Outcome.FATAL
+
+
+#: Words of a TLS error raised while the connection is set up (before the request is written).
+_HANDSHAKE_FAILURES = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "WRONG_VERSION_NUMBER", "hostname")
+
+
+def _handshake_failure(exc: BaseException) -> bool:
+    return any(word in str(exc) for word in _HANDSHAKE_FAILURES)
 
 
 def may_retry(outcome: Outcome, method: str, *, retry_unknown_outcome: bool) -> bool:
@@ -114,8 +126,8 @@ def classify_requests_exception(exc: BaseException) -> Outcome:
     import requests
     from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Outcome.FATAL
+    if isinstance(exc, requests.exceptions.SSLError):  # a refused certificate, or cut while answering
+        return Outcome.FATAL if _handshake_failure(exc) else Outcome.UNKNOWN
     if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ProxyError)):
         return Outcome.NOT_SENT
     if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -138,8 +150,10 @@ def classify_aiohttp_exception(exc: BaseException) -> Outcome:
 
     import aiohttp
 
-    if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return Outcome.FATAL
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return Outcome.FATAL if _handshake_failure(exc) else Outcome.UNKNOWN
     connect_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)
     if connect_timeout is not None and isinstance(exc, connect_timeout):
         return Outcome.NOT_SENT

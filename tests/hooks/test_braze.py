@@ -16,6 +16,7 @@ from airflow_provider_braze.exceptions import (
     BrazeBadRequestError,
     BrazeClientError,
     BrazeConfigurationError,
+    BrazeInvalidResponseError,
     BrazeNotFoundError,
     BrazePayloadTooLargeError,
     BrazePermissionError,
@@ -354,12 +355,28 @@ def test_read_timeout_after_sending_is_not_retried_and_says_it_may_have_been_sen
     assert braze_connection.delivery_counts()["external_user_id:u1"] == 1  # Braze did process it
 
 
-@pytest.mark.parametrize("status", [500, 504])
-def test_500_and_504_after_a_post_are_unknown_outcomes(hook, sandbox, status):
-    sandbox.inject(Fault(status=status))
+@pytest.mark.parametrize("status", [500, 501, 504, 507, 520, 521, 522, 523, 524])
+def test_every_5xx_but_502_and_503_after_a_post_is_an_unknown_outcome(hook, sandbox, status):
+    sandbox.inject(Fault(status=status, after_processing=True))
     with pytest.raises(BrazeUnknownOutcomeError, match="may have been sent"):
         hook.trigger_campaign(campaign_id="camp", recipients=[{"external_user_id": "u1"}])
     assert len(sandbox.requests) == 1
+
+
+def test_a_2xx_whose_body_is_not_json_is_an_acceptance_not_a_failure(hook, sandbox, logs):
+    sandbox.inject(Fault(kind="html", status=200, after_processing=True))  # a proxy's page after Braze sent
+    response = hook.trigger_campaign(campaign_id="camp", recipients=[{"external_user_id": "u1"}])
+    assert response.status == 200
+    assert response.unparsed_body
+    assert response.dispatch_id is None
+    assert len(sandbox.requests) == 1
+    assert "counted as accepted" in logs()
+
+
+def test_a_2xx_whose_body_is_not_json_is_an_error_for_a_get(hook, sandbox):
+    sandbox.inject(Fault(kind="html", status=200), Fault(kind="html", status=200), Fault(kind="html", status=200))
+    with pytest.raises(BrazeInvalidResponseError, match="not Braze JSON"):
+        hook.get_scheduled_broadcasts(end_time=_in(1))
 
 
 def test_unknown_outcomes_are_retried_when_the_setting_allows(braze_connection):

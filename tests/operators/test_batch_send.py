@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError
+from airflow_provider_braze.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.operators import BrazeSendMessageOperator, BrazeTriggerCampaignOperator
-from airflow_provider_braze.resume_ledger import BrazeResumeMismatchError, PathResumeStore, ResumeLedger
+from airflow_provider_braze.resume_ledger import BrazeResumeMismatchError, PathResumeStore, ResumeLedger, resume_key
 from airflow_provider_braze.testing.sandbox import Fault
 from tests.conftest import run_operator
 
@@ -164,16 +165,22 @@ def test_exactly_once_under_503s_and_429_bursts(sandbox, monkeypatch):
     assert result["retried_attempts"] >= 4
 
 
-@pytest.mark.parametrize("policy", ["skip", "resend"])
+@pytest.mark.parametrize("policy", ["fail", "skip", "resend"])
 def test_unknown_outcome_batches_follow_the_policy(sandbox, monkeypatch, policy):
     _fast(sandbox, monkeypatch, timeout=0.5)
     sandbox.inject(Fault(kind="slow", seconds=1.2))  # batch 1: processed, answered after the client gave up
     recipients = [f"user-{i}" for i in range(100)]
-    result = run_operator(
-        BrazeTriggerCampaignOperator(
-            task_id="t", campaign_id="c", recipients=recipients, max_concurrency=1, on_unknown_outcome=policy
-        )
+    op = BrazeTriggerCampaignOperator(
+        task_id="t", campaign_id="c", recipients=recipients, max_concurrency=1, on_unknown_outcome=policy
     )
+    if policy == "fail":  # the default: everything else is sent, then the task fails naming the batch
+        with pytest.raises(BrazeUnknownOutcomeBatchesError, match=r"batches 1\. ") as caught:
+            run_operator(op)
+        assert caught.value.outcome.unknown_outcome_batches == [1]
+        assert caught.value.outcome.recipients == 50
+        assert set(sandbox.delivery_counts().values()) == {1}
+        return
+    result = run_operator(op)
     counts = sandbox.delivery_counts()
     if policy == "skip":
         assert result["unknown_outcome_batches"] == [1]
@@ -185,8 +192,8 @@ def test_unknown_outcome_batches_follow_the_policy(sandbox, monkeypatch, policy)
         assert counts["external_user_id:user-0"] == 2  # the documented risk of "resend"
 
 
-def _task_context(run_id: str = "run-1") -> dict:
-    ti = SimpleNamespace(dag_id="dag", task_id="send", map_index=-1)
+def _task_context(run_id: str = "run-1", try_number: int = 1) -> dict:
+    ti = SimpleNamespace(dag_id="dag", task_id="send", map_index=-1, try_number=try_number)
     return {"ti": ti, "run_id": run_id}
 
 
@@ -233,23 +240,34 @@ def test_a_changed_source_on_retry_is_refused(sandbox, monkeypatch, tmp_path):
     assert len(sandbox.requests) == before
 
 
-def test_batches_in_flight_when_a_worker_died_are_unknown_on_the_next_try(sandbox, tmp_path):
+def test_batches_in_flight_when_a_worker_died_are_unknown_then_named_then_resent_on_request(sandbox, tmp_path):
     store = PathResumeStore(str(tmp_path / "resume"))
-    recipients = [f"user-{i}" for i in range(300)]  # 6 batches
+    recipients = [f"user-{i}" for i in range(400)]  # 8 batches
     op = _resumable(recipients, tmp_path)
     plan = op.plan_or_fail()
-    # A first try that died: batches 1-2 recorded accepted, up to batch 4 possibly dispatched.
-    dead = ResumeLedger(store, "braze_resume.dag.send.run-1.-1", plan.fingerprint, window=2)
+    # A first try that died: batches 1-2 accepted, batches 3-4 in flight (written ahead of their requests).
+    dead = ResumeLedger(store, resume_key("dag", "send", "run-1", -1), plan.fingerprint, flush_interval=0)
     dead.open(plan.total_requests)
+    for n in (1, 2, 3, 4):
+        dead.reserve(n)
     dead.accept(1)
     dead.accept(2)
-    dead.dispatching(3)  # high-water mark written before dispatch: 3 + window = 5
+    time.sleep(0.05)
     plan.close()
-    result = run_operator(_resumable(recipients, tmp_path), _task_context())
-    assert result["resumed_batches"] == 2
-    assert result["unknown_outcome_batches"] == [3, 4]  # may have been sent: not sent again by default
-    assert result["recipients"] == 100  # batches 5 and 6
-    assert len(sandbox.delivery_counts()) == 100
+    # Default policy: every other batch is sent, then the task fails naming the two unknown batches.
+    with pytest.raises(BrazeUnknownOutcomeBatchesError, match=r"2 batch\(es\) \(100 recipients\).*batches 3, 4"):
+        run_operator(_resumable(recipients, tmp_path), _task_context(try_number=2))
+    assert len(sandbox.delivery_counts()) == 200  # batches 5-8: not a look-ahead window of "unknown"
+    # The same again: nothing more is sent, the task fails again (loud until someone decides).
+    with pytest.raises(BrazeUnknownOutcomeBatchesError):
+        run_operator(_resumable(recipients, tmp_path), _task_context(try_number=3))
+    assert len(sandbox.requests) == 4
+    # The documented follow-up: a retry with on_unknown_outcome="resend" sends exactly those.
+    result = run_operator(_resumable(recipients, tmp_path, on_unknown_outcome="resend"), _task_context(try_number=4))
+    assert result["recipients"] == 100
+    assert result["resumed_batches"] == 6
+    sent_again = sorted(r.body["recipients"][0]["external_user_id"] for r in sandbox.requests[4:])
+    assert sent_again == ["user-100", "user-150"]
 
 
 def test_mapped_instances_keep_separate_resume_records(sandbox, monkeypatch, tmp_path):
@@ -259,7 +277,7 @@ def test_mapped_instances_keep_separate_resume_records(sandbox, monkeypatch, tmp
         ti = SimpleNamespace(dag_id="dag", task_id="send", map_index=index)
         run_operator(_resumable(recipients, tmp_path, shard_count=2, shard_index=index), {"ti": ti, "run_id": "r"})
     records = sorted(p.name for p in (tmp_path / "resume").iterdir())
-    assert records == ["braze_resume.dag.send.r.0.json", "braze_resume.dag.send.r.1.json"]
+    assert records == sorted(f"{resume_key('dag', 'send', 'r', index)}.json" for index in (0, 1))
     assert len(sandbox.delivery_counts()) == 120
 
 
