@@ -75,3 +75,14 @@ def test_backoff_grows_exponentially_and_is_capped():
 def test_rate_limit_delay_without_reset_falls_back():
     assert rate_limit_delay(None, 10.0, fallback=2.5) == 2.5
     assert rate_limit_delay(5.0, 10.0, fallback=2.5) == 2.5
+
+
+def test_tls_errors_are_maybe_sent_unless_the_handshake_refused_the_certificate():
+    import requests
+
+    from airflow_provider_braze.transport.retry_policy import classify_requests_exception
+
+    cut = requests.exceptions.SSLError("[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol")
+    refused = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    assert classify_requests_exception(cut) is Outcome.UNKNOWN
+    assert classify_requests_exception(refused) is Outcome.FATAL
