@@ -292,3 +292,33 @@ def test_a_broadcast_accepted_before_a_crash_is_not_sent_again_on_retry(sandbox,
     result = run_operator(again, _task_context())
     assert result["resumed_batches"] == 1
     assert len(sandbox.requests) == 1  # one segment-wide send, not two
+
+
+def test_a_retried_schedule_create_returns_the_ids_of_every_batch_and_lists_them_all(sandbox, monkeypatch, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from airflow_provider_braze.operators import BrazeScheduleCampaignOperator
+
+    _fast(sandbox, monkeypatch, max_retries=0)
+    when = datetime.now(timezone.utc) + timedelta(days=2)
+    recipients = [f"user-{i}" for i in range(5200)]  # 104 batches: more than the 100 listed before
+
+    def create():
+        return BrazeScheduleCampaignOperator(
+            task_id="send",
+            campaign_id="c",
+            schedule=when,
+            recipients=recipients,
+            max_concurrency=1,
+            resume_store=str(tmp_path / "resume"),
+        )
+
+    sandbox.configure(fail_on_requests=frozenset({3}))
+    with pytest.raises(BrazeBatchError):
+        run_operator(create(), _task_context(try_number=1))
+    sandbox.configure(fail_on_requests=frozenset())
+    result = run_operator(create(), _task_context(try_number=2))
+    live = set(sandbox.schedules)
+    assert len(live) == 104
+    assert result["schedule_id_count"] == 104
+    assert set(result["schedule_ids"]) == live  # the two ids of the first try included
