@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.batch_sender import send_plan
+from airflow_provider_braze.operators import (
+    BrazeTriggerCampaignOperator,
+)  # imported in the main thread, as Airflow does
 from airflow_provider_braze.send_plan import list_source, plan_trigger
 
 
@@ -59,8 +65,6 @@ class _Timeout(BaseException):
 
 
 def _resumable(recipients, tmp_path, **kwargs):
-    from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
-
     return BrazeTriggerCampaignOperator(
         task_id="send", campaign_id="c", recipients=recipients, resume_store=str(tmp_path / "resume"), **kwargs
     )
@@ -99,14 +103,21 @@ def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_n
     def fire(signum, frame):
         raise _Timeout()
 
+    def alarm_when_batches_are_in_flight() -> None:  # like execution_timeout firing mid-send
+        deadline = time.monotonic() + 60
+        while len(sandbox.requests) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGALRM)
+
     monkeypatch.setattr("airflow_provider_braze.batch_sender.INTERRUPT_GRACE_SECONDS", 0.1)
     previous = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, 1.2)  # the first 4 batches answered, the next 4 in flight
+    trigger = threading.Thread(target=alarm_when_batches_are_in_flight)
+    trigger.start()
     try:
         with pytest.raises(_Timeout):
             run_operator(_resumable(recipients, tmp_path, max_concurrency=4), _context(1))
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        trigger.join()
         signal.signal(signal.SIGALRM, previous)
     record = PathResumeStore(str(tmp_path / "resume")).load(resume_key("dag", "send", "r", -1))
     in_flight = set(record["in_flight"]) | set(record["unknown"])
