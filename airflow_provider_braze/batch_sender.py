@@ -330,6 +330,7 @@ def send_plan(
             outcome.add(response, request.recipients, request.number)
             side_work(request, "accepted", response, None)
 
+    every_batch_dispatched = False
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="braze-send")
     try:
         for request in plan.requests():
@@ -353,6 +354,8 @@ def send_plan(
             if stop.is_set():
                 break
             pending[pool.submit(_send_one, hook, plan, request, resend_unknown, ledger, stop)] = request
+        else:
+            every_batch_dispatched = True
         while pending:
             done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)
             settle(done)
@@ -373,6 +376,8 @@ def send_plan(
     outcome.seconds = time.monotonic() - started
     if outcome.total_batches > 1 or failure is not None:
         progress.tick(final=True)
+    if side_error is None and failure is None and not every_batch_dispatched:  # stopped from outside (on_kill)
+        side_error = _StoppedError("the task was stopped (on_kill) before every batch was sent")
     if side_error is not None:
         raise BrazeSendInterruptedError(
             f"The send to {plan.endpoint.path} stopped: {type(side_error).__name__}: {side_error}. "

@@ -183,3 +183,31 @@ def test_an_exception_out_of_a_worker_thread_counts_as_maybe_sent(hook, sandbox,
         send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=1, ledger=ledger)
     plan.close()
     assert store.load("k")["unknown"] == [2]
+
+
+def test_on_kill_stops_dispatching_and_the_task_does_not_end_as_a_success(sandbox, tmp_path, monkeypatch):
+    import pytest
+
+    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.resume_ledger import PathResumeStore, resume_key
+    from tests.conftest import run_operator
+
+    sandbox.configure(latency=0.2)
+    recipients = [f"user-{i}" for i in range(1000)]
+    op = _resumable(recipients, tmp_path, max_concurrency=2)
+
+    def kill_when_sending() -> None:  # Airflow calls on_kill from its SIGTERM handler
+        deadline = time.monotonic() + 60
+        while len(sandbox.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        op.on_kill()
+
+    killer = threading.Thread(target=kill_when_sending)
+    killer.start()
+    with pytest.raises(BrazeSendInterruptedError, match="on_kill"):
+        run_operator(op, _context(1))
+    killer.join()
+    record = PathResumeStore(str(tmp_path / "resume")).load(resume_key("dag", "send", "r", -1))
+    accepted = sum(end - start for start, end in record["accepted"])
+    assert accepted == len(sandbox.requests) < 20  # stopped early; every batch sent is recorded
+    assert record["in_flight"] == []
