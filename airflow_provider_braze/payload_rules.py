@@ -12,6 +12,9 @@ MAX_USERS_PER_REQUEST = 50
 MAX_PROPERTIES_BYTES = 50 * 1024
 #: Whole request body (413 above it).
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: What the client lets one request body weigh, as written on the wire: Braze's "4 MB" read as
+#: 4,000,000 bytes, so a batch stays under the limit whichever way Braze counts a megabyte.
+REQUEST_BYTES_BUDGET = 4_000_000
 #: ``send_id``: ASCII, at most 64 characters.
 MAX_SEND_ID_LENGTH = 64
 #: Schedules may be at most this many days ahead.
@@ -21,6 +24,17 @@ ANDROID_PUSH_MAX_BYTES = 4000
 
 #: A recipient object carries exactly one of these.
 RECIPIENT_IDENTIFIERS = ("external_user_id", "user_alias", "braze_id", "email")
+#: Per-recipient personalisation: ``trigger_properties`` (campaigns), ``context`` and its older name
+#: ``canvas_entry_properties`` (Canvases).
+RECIPIENT_PROPERTY_FIELDS = ("trigger_properties", "context", "canvas_entry_properties")
+#: Every key of Braze's recipient object.
+RECIPIENT_KEYS = (
+    *RECIPIENT_IDENTIFIERS,
+    "prioritization",
+    "send_to_existing_only",
+    "attributes",
+    *RECIPIENT_PROPERTY_FIELDS,
+)
 
 RECIPIENT_SUBSCRIPTION_STATES = ("opted_in", "subscribed", "all")
 

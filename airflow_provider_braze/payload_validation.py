@@ -7,7 +7,9 @@ with Braze's status and ``message``.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,14 +36,75 @@ def _object(value: Any) -> bool:
     return isinstance(value, Mapping)
 
 
-def json_size(value: Any) -> int:
-    """Bytes of ``value`` as compact JSON."""
-    return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+def json_size(value: Any, field: str = "body") -> int:
+    """Bytes of ``value`` as compact JSON (refused when it has no JSON form)."""
+    try:
+        return len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    except (TypeError, ValueError, RecursionError):
+        raise PayloadRuleError(field, "has no JSON form (circular, too deeply nested or non-string keys)") from None
+
+
+def wire_size(value: Any, field: str = "body") -> int:
+    """Bytes of ``value`` as the request body is written (``requests``' ``json=``: default separators,
+    ASCII escapes), refused when it has no JSON form or holds a non-finite number."""
+    try:
+        return len(json.dumps(value, allow_nan=False))
+    except ValueError as err:
+        if "Out of range float" in str(err):
+            check_finite(value, field)
+        raise PayloadRuleError(field, "has no JSON form (circular or too deeply nested)") from None
+    except (TypeError, RecursionError):
+        raise PayloadRuleError(field, "has no JSON form (non-string keys or values JSON cannot hold)") from None
+
+
+def check_finite(value: Any, field: str) -> None:
+    """No NaN or ±Infinity anywhere in ``value`` (JSON has no such numbers; Braze refuses the body)."""
+    stack: list[tuple[str, Any]] = [(field, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise PayloadRuleError(path, f"is {item!r}, which JSON cannot carry: give a finite number or null")
+        if isinstance(item, Mapping):
+            stack.extend((f"{path}.{key}", child) for key, child in item.items())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
+
+
+def without_nulls(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of an object without its null-valued keys: a null optional key means "not given" and is
+    never sent (``{"braze_id": "b", "email": None}`` is sent as ``{"braze_id": "b"}``)."""
+    return {key: item for key, item in value.items() if item is not None}
+
+
+def normalise_recipient(recipient: Mapping[str, Any]) -> dict[str, Any]:
+    """The recipient object as it is validated and sent: null keys removed (also in ``user_alias``)."""
+    out = without_nulls(recipient)
+    if isinstance(out.get("user_alias"), Mapping):
+        out["user_alias"] = without_nulls(out["user_alias"])
+    return out
+
+
+def normalise_messages(messages: Any) -> Any:
+    """The ``messages`` object as it is validated and sent: null channels and null keys of each
+    message object removed (``"extra": None`` is not sent). Anything else is left for the checks."""
+    if not isinstance(messages, Mapping):
+        return messages
+    return {
+        channel: without_nulls(message) if isinstance(message, Mapping) else message
+        for channel, message in messages.items()
+        if message is not None
+    }
+
+
+def check_string(value: Any, field: str) -> None:
+    """An optional identifier (``segment_id``): absent, or a non-empty string."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise PayloadRuleError(field, f"must be a non-empty string (got {type(value).__name__})")
 
 
 def check_bool(body: Mapping[str, Any], field: str, prefix: str = "") -> None:
     """``field`` is absent or a boolean."""
-    if field in body and body[field] is not None and not isinstance(body[field], bool):
+    if field in body and not isinstance(body[field], bool):
         raise PayloadRuleError(f"{prefix}{field}", "must be true or false")
 
 
@@ -51,7 +114,8 @@ def check_properties(value: Any, field: str) -> None:
         return
     if not _object(value):
         raise PayloadRuleError(field, "must be a JSON object")
-    size = json_size(value)
+    check_finite(value, field)
+    size = json_size(value, field)
     if size > rules.MAX_PROPERTIES_BYTES:
         raise PayloadRuleError(field, f"is {size} bytes; the limit is {rules.MAX_PROPERTIES_BYTES} bytes (50 KB)")
 
@@ -82,11 +146,46 @@ def check_alias(alias: Any, field: str) -> None:
             raise PayloadRuleError(f"{field}.{key}", "is required and must be a non-empty string")
 
 
+def unknown_key_hint(key: str, known: Sequence[str], cutoff: float = 0.75) -> str:
+    """`` (did you mean 'x'?)`` for a key close to a known one, else ``""``."""
+    close = difflib.get_close_matches(str(key).lower(), list(known), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def check_recipient(recipient: Any, field: str, properties_field: str | None) -> None:
-    """One recipient object: exactly one identifier and the rules that go with it."""
+    """One recipient object: only known keys, exactly one identifier and the rules that go with it.
+
+    A key present with a null value counts as present (and is refused where a value is required):
+    the operators remove null keys before validating (:func:`normalise_recipient`), so what is
+    validated is what is sent.
+
+    :param properties_field: ``trigger_properties`` (campaigns) or ``context`` (Canvases; also its
+        older name ``canvas_entry_properties``); the other endpoint's field is refused.
+    """
     if not _object(recipient):
         raise PayloadRuleError(field, "must be an object")
-    present = [key for key in rules.RECIPIENT_IDENTIFIERS if recipient.get(key) not in (None, "")]
+    for key in recipient:
+        if key not in rules.RECIPIENT_KEYS:
+            raise PayloadRuleError(
+                f"{field}.{key}",
+                f"is not a recipient-object key{unknown_key_hint(key, rules.RECIPIENT_KEYS)}; allowed: "
+                f"{', '.join(rules.RECIPIENT_KEYS)}",
+            )
+    if properties_field:
+        allowed = ("context", "canvas_entry_properties") if properties_field == "context" else (properties_field,)
+        for key in rules.RECIPIENT_PROPERTY_FIELDS:
+            if key in recipient and key not in allowed:
+                target = (
+                    "a Canvas recipient takes context"
+                    if properties_field == "context"
+                    else ("a campaign recipient takes trigger_properties")
+                )
+                raise PayloadRuleError(f"{field}.{key}", f"is not used by this endpoint: {target}")
+        if "context" in recipient and "canvas_entry_properties" in recipient:
+            raise PayloadRuleError(
+                f"{field}.canvas_entry_properties", "is the older name of context: give only one of them"
+            )
+    present = [key for key in rules.RECIPIENT_IDENTIFIERS if key in recipient]
     if len(present) != 1:
         found = ", ".join(present) if present else "none"
         raise PayloadRuleError(
@@ -95,24 +194,33 @@ def check_recipient(recipient: Any, field: str, properties_field: str | None) ->
     identifier = present[0]
     if identifier == "user_alias":
         check_alias(recipient["user_alias"], f"{field}.user_alias")
-    elif not isinstance(recipient[identifier], str):
-        raise PayloadRuleError(f"{field}.{identifier}", "must be a string")
+    elif not isinstance(recipient[identifier], str) or not recipient[identifier].strip():
+        raise PayloadRuleError(f"{field}.{identifier}", "must be a non-empty string")
     if identifier == "email":
         prioritization = recipient.get("prioritization")
         if not isinstance(prioritization, list) or not prioritization:
             raise PayloadRuleError(f"{field}.prioritization", "is required (a non-empty array) with email")
+    if "prioritization" in recipient:
+        if identifier != "email":
+            raise PayloadRuleError(f"{field}.prioritization", "is used only with email")
+        for index, rule in enumerate(recipient["prioritization"]):
+            if not isinstance(rule, str) or not rule:
+                raise PayloadRuleError(f"{field}.prioritization[{index}]", "must be a non-empty string")
     check_bool(recipient, "send_to_existing_only", f"{field}.")
     if recipient.get("send_to_existing_only") is False:
         if identifier == "user_alias":
             raise PayloadRuleError(f"{field}.send_to_existing_only", "false cannot be used with user_alias")
         if not _object(recipient.get("attributes")):
             raise PayloadRuleError(f"{field}.send_to_existing_only", "false requires attributes (an object)")
-    if "attributes" in recipient and recipient["attributes"] is not None and not _object(recipient["attributes"]):
-        raise PayloadRuleError(f"{field}.attributes", "must be an object")
-    if properties_field:
-        check_properties(recipient.get(properties_field), f"{field}.{properties_field}")
-        if properties_field == "context":
-            check_properties(recipient.get("canvas_entry_properties"), f"{field}.canvas_entry_properties")
+    if "attributes" in recipient:
+        if not _object(recipient["attributes"]):
+            raise PayloadRuleError(f"{field}.attributes", "must be an object")
+        check_finite(recipient["attributes"], f"{field}.attributes")
+    for key in rules.RECIPIENT_PROPERTY_FIELDS:
+        if key in recipient:
+            if recipient[key] is None:
+                raise PayloadRuleError(f"{field}.{key}", "must be a JSON object")
+            check_properties(recipient[key], f"{field}.{key}")
 
 
 def check_recipient_count(recipients: Sequence[Any]) -> None:
@@ -174,8 +282,13 @@ def check_targets(
     """
     if broadcast is not None and not isinstance(broadcast, bool):
         raise PayloadRuleError("broadcast", "must be true or false")
-    if audience is not None and not _object(audience):
-        raise PayloadRuleError("audience", "must be a connected audience object")
+    check_string(segment_id, "segment_id")
+    if audience is not None:
+        if not _object(audience) or not audience:
+            raise PayloadRuleError("audience", "must be a non-empty connected audience object")
+        check_finite(audience, "audience")
+    if attachments is not None and not isinstance(attachments, (list, tuple)):
+        raise PayloadRuleError("attachments", "must be an array of {file_name, url} objects")
     if broadcast and listed:
         raise PayloadRuleError("broadcast", "cannot be true when users or recipients are listed")
     if broadcast and attachments:
@@ -203,12 +316,14 @@ def check_messages(messages: Any, *, campaign_id: Any = None, required: bool = T
     for channel, message in messages.items():
         field = f"messages.{channel}"
         if channel in rules.LEGACY_MESSAGE_TYPES:
+            check_finite(message, field)
             continue
         if channel not in rules.MESSAGE_REQUIRED_FIELDS:
             known = ", ".join(rules.MESSAGE_REQUIRED_FIELDS)
             raise PayloadRuleError(field, f"unknown message type (known: {known})")
         if not _object(message):
             raise PayloadRuleError(field, "must be an object")
+        check_finite(message, field)
         if campaign_id is not None and not message.get("message_variation_id"):
             raise PayloadRuleError(
                 f"{field}.message_variation_id",
@@ -226,19 +341,20 @@ def _check_channel(channel: str, message: Mapping[str, Any], field: str) -> None
     for (enum_channel, name), allowed in rules.MESSAGE_ENUMS.items():
         if enum_channel == channel and name in message:
             check_enum(message[name], f"{field}.{name}", allowed)
-    if channel in rules.PUSH_WITH_EXTRA and message.get("extra") is not None and not _object(message["extra"]):
+    if channel in rules.PUSH_WITH_EXTRA and "extra" in message and not _object(message["extra"]):
         raise PayloadRuleError(f"{field}.extra", "must be an object", braze_message="Invalid Extra Push Payload")
     if channel == "apple_push":
         if not message.get("alert") and not message.get("content-available"):
             raise PayloadRuleError(f"{field}.alert", "is required unless content-available is true")
-        if json_size(message) > rules.APPLE_PUSH_MAX_BYTES:
+        if json_size(message, field) > rules.APPLE_PUSH_MAX_BYTES:
             raise PayloadRuleError(
                 field, f"is over {rules.APPLE_PUSH_MAX_BYTES} bytes", braze_message="Apple Push Length Exceeded"
             )
     if channel == "android_push":
         if message.get("send_to_sync") and (message.get("alert") or message.get("title")):
             raise PayloadRuleError(f"{field}.send_to_sync", "cannot be used with alert or title")
-        if json_size({"alert": message.get("alert"), "extra": message.get("extra")}) > rules.ANDROID_PUSH_MAX_BYTES:
+        pushed = {"alert": message.get("alert"), "extra": message.get("extra")}
+        if json_size(pushed, field) > rules.ANDROID_PUSH_MAX_BYTES:
             raise PayloadRuleError(
                 field,
                 f"alert and extra are over {rules.ANDROID_PUSH_MAX_BYTES} bytes",
@@ -266,31 +382,62 @@ def parse_time(value: Any, field: str) -> datetime:
         raise PayloadRuleError(field, f"could not be parsed as an ISO 8601 time: {value!r}") from None
 
 
+def _shifted(when: datetime, delta: timedelta, field: str) -> datetime:
+    try:
+        return when + delta
+    except OverflowError:
+        raise PayloadRuleError(field, f"is out of range ({when.isoformat()})") from None
+
+
 def check_schedule(schedule: Any, now: datetime, field: str = "schedule") -> None:
     """A schedule object: a parseable time, the local/optimal-time rules, at most 90 days ahead.
+
+    * Plain: ``time`` is an instant; without an offset it is UTC (Braze's schedule object: "time to
+      send the message in UTC").
+    * ``in_local_time``: a wall-clock time without an offset; refused once it has passed in every
+      time zone (the last to reach it is UTC-12).
+    * ``at_optimal_time``: only the *date* counts (Braze ignores the clock part); refused once that
+      date has ended in every time zone.
 
     :param now: an aware current time.
     """
     if not _object(schedule):
         raise PayloadRuleError(field, "is required and must be an object with a time")
+    for key in schedule:
+        if key not in ("time", "in_local_time", "at_optimal_time"):
+            raise PayloadRuleError(
+                f"{field}.{key}", "is not a schedule key; allowed: time, in_local_time, at_optimal_time"
+            )
     for flag in ("in_local_time", "at_optimal_time"):
         check_bool(schedule, flag, f"{field}.")
-    when = parse_time(schedule.get("time"), f"{field}.time")
+    time_field = f"{field}.time"
+    when = parse_time(schedule.get("time"), time_field)
     horizon = now + timedelta(days=rules.MAX_SCHEDULE_DAYS_AHEAD)
+    if schedule.get("in_local_time") and schedule.get("at_optimal_time"):
+        raise PayloadRuleError(field, "in_local_time and at_optimal_time are alternatives: set only one")
     if schedule.get("in_local_time") or schedule.get("at_optimal_time"):
         if when.tzinfo is not None:
             raise PayloadRuleError(
-                f"{field}.time", "must not carry a UTC offset with in_local_time or at_optimal_time (wall-clock time)"
+                time_field, "must not carry a UTC offset with in_local_time or at_optimal_time (wall-clock time)"
             )
         wall = when.replace(tzinfo=timezone.utc)
-        # The last time zone to reach a wall-clock time is UTC-12, the first UTC+14.
-        if wall + timedelta(hours=12) <= now:
-            raise PayloadRuleError(f"{field}.time", "has already passed in every time zone")
-        if wall - timedelta(hours=14) > horizon:
-            raise PayloadRuleError(f"{field}.time", f"is more than {rules.MAX_SCHEDULE_DAYS_AHEAD} days ahead")
+        if schedule.get("at_optimal_time"):
+            # The clock part is ignored: the date runs from its midnight in UTC+14 to its end in UTC-12.
+            start = wall.replace(hour=0, minute=0, second=0, microsecond=0)
+            first = _shifted(start, timedelta(hours=-14), time_field)
+            last = _shifted(start, timedelta(hours=36), time_field)  # its end (+24 h) in UTC-12
+            passed_rule = "is a date that has already ended in every time zone"
+        else:
+            first = _shifted(wall, timedelta(hours=-14), time_field)
+            last = _shifted(wall, timedelta(hours=12), time_field)
+            passed_rule = "has already passed in every time zone"
+        if last <= now:
+            raise PayloadRuleError(time_field, passed_rule)
+        if first > horizon:
+            raise PayloadRuleError(time_field, f"is more than {rules.MAX_SCHEDULE_DAYS_AHEAD} days ahead")
         return
     aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
     if aware <= now:
-        raise PayloadRuleError(f"{field}.time", "is in the past")
+        raise PayloadRuleError(time_field, "is in the past")
     if aware > horizon:
-        raise PayloadRuleError(f"{field}.time", f"is more than {rules.MAX_SCHEDULE_DAYS_AHEAD} days ahead")
+        raise PayloadRuleError(time_field, f"is more than {rules.MAX_SCHEDULE_DAYS_AHEAD} days ahead")

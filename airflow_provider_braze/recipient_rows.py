@@ -1,6 +1,15 @@
 """From a warehouse row (or a recipient dict) to a Braze recipient object.
 
-Row convention (column names, case-insensitive):
+A dict given in a recipients list is either Braze's recipient object or a row, decided by its keys:
+
+* it is a **recipient object** when it has a key only Braze's object has (``user_alias``,
+  ``trigger_properties``, ``context``, ``canvas_entry_properties``); every other key must then be
+  one of Braze's recipient keys, or it is refused naming the key (a typo is never re-read as data);
+* otherwise it is a **row**: its extra keys become personalisation, except that a key that looks
+  like a misspelt recipient key (``trigger_propertes``, ``send_to_existing_onyl``) is refused as
+  ambiguous, naming it. Rows from ``sql`` are always rows.
+
+Row convention (the reserved column names match in any case; every other name keeps its case):
 
 * identifier: ``external_user_id``; or ``user_alias_name`` + ``user_alias_label``; or
   ``braze_id``; or ``email`` (+ ``prioritization``, a JSON array or a comma-separated string);
@@ -22,7 +31,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_braze.payload_validation import PayloadRuleError
+from airflow_provider_braze import payload_rules as rules
+from airflow_provider_braze.payload_validation import PayloadRuleError, normalise_recipient, unknown_key_hint
 
 ALIAS_COLUMNS = ("user_alias_name", "user_alias_label")
 RESERVED_COLUMNS = {
@@ -35,18 +45,11 @@ RESERVED_COLUMNS = {
     *ALIAS_COLUMNS,
 }
 #: Recipient-object keys a dict may already carry (recipients given as objects, not rows).
-RECIPIENT_KEYS = {
-    "external_user_id",
-    "user_alias",
-    "braze_id",
-    "email",
-    "prioritization",
-    "send_to_existing_only",
-    "attributes",
-    "trigger_properties",
-    "context",
-    "canvas_entry_properties",
-}
+RECIPIENT_KEYS = set(rules.RECIPIENT_KEYS)
+#: Keys only Braze's recipient object has: a dict with one of them is a recipient object.
+OBJECT_ONLY_KEYS = ("user_alias", *rules.RECIPIENT_PROPERTY_FIELDS)
+#: Names a row column is compared with to catch a misspelt recipient key.
+_LOOKALIKE_TARGETS = sorted(RECIPIENT_KEYS | set(ALIAS_COLUMNS))
 
 
 def to_json_value(value: Any, column: str) -> Any:
@@ -108,14 +111,64 @@ def _json_object_or_list(text: str) -> Any:
 
 
 def is_row(item: Mapping[str, Any]) -> bool:
-    """True when ``item`` uses the row convention rather than Braze's recipient-object shape."""
+    """True when ``item`` uses the row convention rather than Braze's recipient-object shape (see the
+    module doc): it has no key only a recipient object has, and some key that is not a recipient key."""
     keys = {str(k).lower() for k in item}
+    if keys & set(OBJECT_ONLY_KEYS):
+        return False
     return bool(keys & set(ALIAS_COLUMNS)) or bool(keys - RECIPIENT_KEYS)
+
+
+def recipient_from_dict(item: Mapping[str, Any], properties_field: str) -> dict[str, Any]:
+    """A dict from a recipients list as Braze's recipient object (see the module doc for the rule).
+
+    :raises PayloadRuleError: naming a key that makes the dict ambiguous or is not a recipient key.
+    """
+    if {str(k).lower() for k in item} & set(OBJECT_ONLY_KEYS):
+        for key in item:
+            if key not in RECIPIENT_KEYS:
+                raise PayloadRuleError(
+                    str(key),
+                    f"is not a recipient-object key{unknown_key_hint(str(key), rules.RECIPIENT_KEYS)}. A dict with "
+                    f"{'/'.join(OBJECT_ONLY_KEYS)} is Braze's recipient object: put per-recipient data in "
+                    f"{properties_field}",
+                )
+        return normalise_recipient(item)
+    if not is_row(item):
+        return normalise_recipient(item)
+    for key in item:
+        name = str(key)
+        if name.lower() in RECIPIENT_KEYS or name.lower() in ALIAS_COLUMNS:
+            continue
+        hint = unknown_key_hint(name, _LOOKALIKE_TARGETS, cutoff=0.8)
+        if hint:
+            raise PayloadRuleError(
+                name,
+                f"is ambiguous: it looks like a misspelt recipient key{hint}. Rename it, or pass the data in "
+                f"{properties_field}",
+            )
+    return row_to_recipient(item, properties_field)
+
+
+def _reserved_columns(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(reserved columns by lower-case name, other columns by their own name)``."""
+    reserved: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    for key, value in row.items():
+        name = str(key)
+        lower = name.lower()
+        if lower in RESERVED_COLUMNS:
+            if lower in reserved:
+                raise PayloadRuleError(name, f"is given twice (as two columns named {lower} in different case)")
+            reserved[lower] = value
+        else:
+            others[name] = value
+    return reserved, others
 
 
 def row_to_recipient(row: Mapping[str, Any], properties_field: str) -> dict[str, Any]:
     """Build a recipient object from a row (see the module doc for the convention)."""
-    columns = {str(k).lower(): v for k, v in row.items()}
+    columns, others = _reserved_columns(row)
     recipient: dict[str, Any] = {}
     for column in ("external_user_id", "braze_id", "email"):
         if columns.get(column) not in (None, ""):
@@ -129,11 +182,7 @@ def row_to_recipient(row: Mapping[str, Any], properties_field: str) -> dict[str,
         recipient["send_to_existing_only"] = _flag(columns["send_to_existing_only"], "send_to_existing_only")
     if columns.get("attributes") is not None:
         recipient["attributes"] = _json_object(columns["attributes"], "attributes")
-    properties = {
-        column: to_json_value(value, column)
-        for column, value in columns.items()
-        if column not in RESERVED_COLUMNS and value is not None
-    }
+    properties = {column: to_json_value(value, column) for column, value in others.items() if value is not None}
     if properties:
         recipient[properties_field] = properties
     return recipient

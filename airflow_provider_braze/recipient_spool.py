@@ -3,7 +3,11 @@
 The whole source is validated before the first request, without holding it in memory: each valid
 recipient is written as one JSON line to an anonymous temporary file, invalid rows are counted (row
 number and rule only, never their data), and a digest of the ordered content identifies the source
-so that a retry can tell whether it still yields the same batches. No Airflow imports.
+so that a retry can tell whether it still yields the same batches.
+
+Batches are cut while spooling, by count (Braze's 50 per request) and by bytes (each request body
+stays under Braze's 4 MB limit), from the ordered content only: the same source always yields the
+same numbered batches, which the resume record and a retry rely on. No Airflow imports.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze.recipient_rows import identifier_key
 
 #: Rejected rows listed in a result (the count is always complete).
@@ -39,11 +45,19 @@ class RecipientSpool:
 
     :param shard_count: split recipients into this many shards by a stable hash of their identifier.
     :param shard_index: keep only this shard (0-based).
+    :param batch_size: recipients per batch at most (Braze: 50).
+    :param batch_bytes: bytes the recipients of one batch may take on the wire at most (the request
+        budget minus the fields every request shares).
     """
 
     shard_count: int = 1
     shard_index: int = 0
+    batch_size: int = rules.MAX_USERS_PER_REQUEST
+    batch_bytes: int = rules.REQUEST_BYTES_BUDGET
     count: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+    _open_count: int = 0
+    _open_bytes: int = 0
     rows_read: int = 0
     other_shards: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
@@ -62,8 +76,11 @@ class RecipientSpool:
         digest = hashlib.sha256(identifier_key(recipient).encode()).digest()
         return int.from_bytes(digest[:8], "big") % self.shard_count == self.shard_index
 
-    def add(self, recipient: dict[str, Any]) -> None:
-        """Keep one valid recipient (of this shard)."""
+    def add(self, recipient: dict[str, Any], wire_bytes: int = 0) -> None:
+        """Keep one valid recipient (of this shard).
+
+        :param wire_bytes: its size in a request body (it must fit in ``batch_bytes`` on its own).
+        """
         assert self._file is not None
         if not self.in_shard(recipient):
             self.other_shards += 1
@@ -72,6 +89,22 @@ class RecipientSpool:
         self._file.write(line)
         self._digest.update(line)
         self.count += 1
+        cost = wire_bytes + 2  # the ", " between two array items
+        if self._open_count and (self._open_count >= self.batch_size or self._open_bytes + cost > self.batch_bytes):
+            self.batch_sizes.append(self._open_count)
+            self._open_count = self._open_bytes = 0
+        self._open_count += 1
+        self._open_bytes += cost
+
+    @property
+    def batch_count(self) -> int:
+        """Batches the recipients make."""
+        return len(self.batch_sizes) + (1 if self._open_count else 0)
+
+    @property
+    def total_valid(self) -> int:
+        """Valid (and distinct) recipients in the whole source, every shard included."""
+        return self.count + self.other_shards
 
     def reject(self, row: int, reason: str) -> None:
         """Record an invalid row (all of them on disk, the first 100 in :attr:`rejected`)."""
@@ -97,19 +130,15 @@ class RecipientSpool:
         """SHA-256 of the ordered recipients kept (identifies the source for resuming)."""
         return self._digest.hexdigest()
 
-    def batches(self, size: int) -> Iterator[list[dict[str, Any]]]:
-        """Read the recipients back in batches of ``size``, in source order."""
+    def batches(self) -> Iterator[list[dict[str, Any]]]:
+        """Read the recipients back in their batches, in source order."""
         assert self._file is not None
         self._file.flush()
         self._file.seek(0)
-        batch: list[dict[str, Any]] = []
-        for line in self._file:
-            batch.append(json.loads(line))
-            if len(batch) == size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+        sizes = [*self.batch_sizes, self._open_count] if self._open_count else list(self.batch_sizes)
+        lines = iter(self._file)
+        for size in sizes:
+            yield [json.loads(next(lines)) for _ in range(size)]
 
     def close(self) -> None:
         """Delete the temporary files."""
@@ -117,3 +146,34 @@ class RecipientSpool:
             if handle is not None:
                 handle.close()
         self._file = self._rejects = None
+
+
+class DuplicateFinder:
+    """Finds a user listed twice anywhere in a source, by an 8-byte fingerprint of its identifier.
+
+    Braze collapses duplicates only within one request; across batches the same user would be
+    messaged twice. Memory: about 80 bytes per distinct recipient (a set and two arrays), never the
+    identifiers themselves.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self._fingerprints = array("q")
+        self._rows = array("q")
+
+    def duplicate(self, recipient: dict[str, Any], row: int) -> int | None:
+        """The fingerprint of ``recipient`` when an earlier row had the same identifier, else None
+        (and ``recipient`` is remembered as first seen at ``row``)."""
+        digest = hashlib.sha256(identifier_key(recipient).encode()).digest()
+        fingerprint = int.from_bytes(digest[:8], "big", signed=True)
+        if fingerprint in self._seen:
+            return fingerprint
+        self._seen.add(fingerprint)
+        self._fingerprints.append(fingerprint)
+        self._rows.append(row)
+        return None
+
+    def first_row(self, fingerprint: int) -> int:
+        """The row where the recipient of ``fingerprint`` was first seen (a linear search: call it
+        only for the duplicates quoted in an error or a result)."""
+        return int(self._rows[self._fingerprints.index(fingerprint)])

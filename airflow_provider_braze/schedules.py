@@ -4,12 +4,16 @@ Accepted: Braze's own dict (``{"time": ..., "in_local_time": ...}``), a datetime
 pendulum) or an ISO 8601 string.
 
 * An aware time (or a string with an offset or ``Z``) is sent in UTC (``2026-12-01T09:00:00Z``).
+* A time *string* without an offset (in the dict or alone) means UTC, as it does to Braze (its
+  schedule object: "time to send the message in UTC"; its update pages: a time without
+  ``in_local_time`` "will now be sent at the provided time in UTC"). It is sent with ``Z``.
+* A naive ``datetime`` *object* without the flags is **refused**: in Python it usually means the
+  worker's local time (``datetime.now()``). Give an aware datetime, or set ``in_local_time``.
 * With ``in_local_time`` or ``at_optimal_time`` the *wall-clock* time is sent without an offset
   (``2026-12-01T09:00:00``): Braze delivers at that clock time in each user's time zone. An aware
-  datetime object contributes its own wall-clock time (09:00+02:00 is sent as 09:00); a string
-  with an offset is refused, as Braze refuses it.
-* A naive datetime or string without those flags is **refused**: it is ambiguous (the worker's
-  local time? UTC?). Give an aware datetime, append ``Z``, or set ``in_local_time``.
+  time, object or string (a rendered ``{{ data_interval_end }}``), contributes its own wall-clock
+  time (09:00+02:00 is sent as 09:00).
+* ``at_optimal_time`` is judged by its date only (Braze ignores the clock part).
 * A time in the past or more than 90 days ahead is refused before anything is sent.
 """
 
@@ -79,21 +83,21 @@ def build_schedule(
     when = _as_datetime(raw_time, time_field)
     local = bool(flags.get("in_local_time") or flags.get("at_optimal_time"))
     if local:
-        if isinstance(raw_time, str) and when.tzinfo is not None:
-            raise PayloadRuleError(
-                time_field,
-                "must not carry a UTC offset with in_local_time or at_optimal_time: give the wall-clock time "
-                "(e.g. 2026-12-01T09:00:00)",
-            )
         text = when.replace(tzinfo=None, microsecond=0).isoformat()
-    elif when.tzinfo is None:
+    elif when.tzinfo is None and not isinstance(raw_time, str):
         raise PayloadRuleError(
             time_field,
-            "has no time zone, which is ambiguous: give a timezone-aware datetime (sent in UTC), an ISO string "
-            "ending in Z or an offset, or set in_local_time=True for each user's local wall-clock time",
+            "is a datetime without a time zone, which is ambiguous in Python (the worker's local time?): give a "
+            "timezone-aware datetime (sent in UTC), an ISO string (without an offset it means UTC, as for Braze), "
+            "or set in_local_time=True for each user's local wall-clock time",
         )
     else:
-        text = when.astimezone(timezone.utc).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        try:
+            utc = aware.astimezone(timezone.utc)
+        except OverflowError:
+            raise PayloadRuleError(time_field, f"is out of range ({raw_time!r})") from None
+        text = utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
     schedule: dict[str, Any] = {"time": text}
     schedule.update({flag: True for flag, on in flags.items() if on})
     check_schedule(schedule, now, field)

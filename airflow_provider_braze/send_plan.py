@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,14 +18,23 @@ from typing import Any
 from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze import payload_validation as pv
 from airflow_provider_braze.endpoints import Endpoint
-from airflow_provider_braze.recipient_rows import is_row, row_to_recipient
-from airflow_provider_braze.recipient_spool import RecipientSpool
+from airflow_provider_braze.recipient_rows import recipient_from_dict, row_to_recipient
+from airflow_provider_braze.recipient_spool import DuplicateFinder, RecipientSpool
+
+log = logging.getLogger(__name__)
 
 _REDACTED = "<redacted>"
 _RECIPIENT_DATA = ("trigger_properties", "context", "canvas_entry_properties", "attributes")
 #: Invalid rows quoted in a validation error (all are counted).
 MAX_ERRORS_QUOTED = 10
 ON_INVALID = ("fail", "skip")
+ON_DUPLICATE = ("fail", "first")
+ON_EMPTY = ("warn", "fail")
+#: Duplicate rows listed in a result (the count is always complete).
+MAX_DUPLICATES_LISTED = 100
+#: Bytes of a request body besides the shared fields and the recipients (the list's key and brackets,
+#: and both user lists of ``/messages/send``), with room to spare.
+_BODY_OVERHEAD = 256
 
 
 @dataclass(frozen=True)
@@ -48,22 +57,34 @@ class RecipientSource:
 
     :param items: ``(label, item)`` pairs; ``label`` is ``recipients[3]`` or ``row 4``.
     :param rows: the items are database rows (always the row convention).
+    :param name: the argument the source came from (``recipients``, ``sql``), for errors.
     """
 
     items: Iterable[tuple[str, Any]]
     rows: bool = False
+    name: str = "recipients"
+
+
+def check_list(values: Any, name: str) -> None:
+    """``values`` is a list or another iterable of items, never one object, a string or a number
+    (a mapping is never read as a list of users)."""
+    if isinstance(values, Mapping):
+        raise pv.PayloadRuleError(name, "must be a list of recipients, not one object: wrap it in a list ([{...}])")
+    if isinstance(values, (str, bytes, bytearray)) or not isinstance(values, Iterable):
+        raise pv.PayloadRuleError(name, f"must be a list (got {type(values).__name__})")
 
 
 def list_source(values: Iterable[Any] | None, name: str = "recipients") -> RecipientSource | None:
     """A source over a list or iterable (e.g. an upstream task's XCom); None stays None."""
     if values is None:
         return None
-    return RecipientSource((f"{name}[{index}]", item) for index, item in enumerate(values))
+    check_list(values, name)
+    return RecipientSource(((f"{name}[{index}]", item) for index, item in enumerate(values)), name=name)
 
 
 def rows_source(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> RecipientSource:
     """A source over numbered database rows."""
-    return RecipientSource(((f"row {number}", row) for number, row in rows), rows=True)
+    return RecipientSource(((f"row {number}", row) for number, row in rows), rows=True, name="sql")
 
 
 @dataclass
@@ -83,6 +104,8 @@ class SendPlan:
     spool: RecipientSpool | None = None
     users_style: bool = False
     fixed: list[dict[str, Any]] | None = None
+    duplicate_count: int = 0
+    duplicate_rows: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def total_requests(self) -> int:
@@ -91,7 +114,7 @@ class SendPlan:
             return len(self.fixed)
         if self.spool is None:
             return 1
-        return math.ceil(self.spool.count / rules.MAX_USERS_PER_REQUEST)
+        return self.spool.batch_count
 
     @property
     def recipients(self) -> int:
@@ -116,7 +139,7 @@ class SendPlan:
         if self.spool is None:
             yield PlannedRequest(1, dict(self.common), 0)
             return
-        for number, batch in enumerate(self.spool.batches(rules.MAX_USERS_PER_REQUEST), start=1):
+        for number, batch in enumerate(self.spool.batches(), start=1):
             yield PlannedRequest(number, self._body(batch), len(batch))
 
     def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
@@ -147,13 +170,21 @@ class SendPlan:
         return summary
 
     def rejections(self) -> dict[str, Any]:
-        """Rows left out by ``on_invalid="skip"`` (row number and rule), if any."""
-        if self.spool is None or not self.spool.rejected_count:
+        """What the source held that is not sent: rows left out by ``on_invalid="skip"`` (row number
+        and rule), repeated users left out by ``on_duplicate="first"`` (row numbers), and whether the
+        source was empty. Empty when there is nothing to report."""
+        if self.spool is None:
             return {}
-        return {
-            "rejected_rows": [{"row": r.row, "reason": r.reason} for r in self.spool.rejected],
-            "rejected_count": self.spool.rejected_count,
-        }
+        report: dict[str, Any] = {}
+        if self.spool.rejected_count:
+            report["rejected_rows"] = [{"row": r.row, "reason": r.reason} for r in self.spool.rejected]
+            report["rejected_count"] = self.spool.rejected_count
+        if self.duplicate_count:
+            report["duplicate_rows"] = list(self.duplicate_rows)
+            report["duplicate_count"] = self.duplicate_count
+        if self.spool.total_valid == 0:
+            report["empty_source"] = True
+        return report
 
     def close(self) -> None:
         """Delete the spool."""
@@ -194,19 +225,28 @@ class SpoolOptions:
 
     :param on_invalid: ``fail`` (default): any invalid row fails the task before sending;
         ``skip``: send the valid rows and report the others.
-    :param max_recipients: refuse, before sending, a source with more valid recipients.
+    :param max_recipients: refuse, before sending, a source with more valid recipients (counted over
+        the whole source, every shard included).
     :param shard_count: split recipients into this many shards (stable hash of the identifier).
     :param shard_index: the shard this task sends.
+    :param on_duplicate: ``fail`` (default): a user listed twice anywhere in the source fails the task
+        before sending, naming the rows; ``first``: keep the first occurrence, report the others.
+    :param on_empty: ``warn`` (default): a source without any valid recipient succeeds with a
+        "0 recipients" result and a warning; ``fail``: refuse it.
     """
 
     on_invalid: str = "fail"
     max_recipients: int | None = None
     shard_count: int = 1
     shard_index: int = 0
+    on_duplicate: str = "fail"
+    on_empty: str = "warn"
 
     def check(self) -> None:
         """Validate the options themselves."""
         pv.check_enum(self.on_invalid, "on_invalid", ON_INVALID)
+        pv.check_enum(self.on_duplicate, "on_duplicate", ON_DUPLICATE)
+        pv.check_enum(self.on_empty, "on_empty", ON_EMPTY)
         if self.max_recipients is not None and (not isinstance(self.max_recipients, int) or self.max_recipients < 0):
             raise pv.PayloadRuleError("max_recipients", "must be a whole number, 0 or more")
         if not isinstance(self.shard_count, int) or self.shard_count < 1:
@@ -215,12 +255,16 @@ class SpoolOptions:
             raise pv.PayloadRuleError("shard_index", f"must be between 0 and {self.shard_count - 1}")
 
 
-def _to_recipient(item: Any, label: str, rows: bool, properties_field: str) -> dict[str, Any]:
+def _to_recipient(item: Any, label: str, rows: bool, properties_field: str, users_style: bool) -> dict[str, Any]:
     if isinstance(item, str) and not rows:
         return {"external_user_id": item}
     if not isinstance(item, Mapping):
         raise pv.PayloadRuleError(label, "must be an object (or an external_user_id string)")
-    return row_to_recipient(item, properties_field) if rows or is_row(item) else dict(item)
+    if rows:
+        return row_to_recipient(item, properties_field)
+    if users_style:  # built by users_source from external_user_ids / user_aliases
+        return dict(item)
+    return recipient_from_dict(item, properties_field)
 
 
 def _check_user(recipient: dict[str, Any], label: str) -> None:
@@ -232,46 +276,99 @@ def _check_user(recipient: dict[str, Any], label: str) -> None:
         )
     if "user_alias" in recipient:
         pv.check_alias(recipient["user_alias"], label)
-    elif not isinstance(recipient["external_user_id"], str) or not recipient["external_user_id"]:
+    elif not isinstance(recipient["external_user_id"], str) or not recipient["external_user_id"].strip():
         raise pv.PayloadRuleError(label, "must be a non-empty string")
 
 
 def spool_source(
-    source: RecipientSource, *, properties_field: str, options: SpoolOptions, users_style: bool = False
-) -> RecipientSpool:
-    """Validate every item of ``source`` and spool the valid ones; fail or skip invalid ones."""
+    source: RecipientSource,
+    *,
+    properties_field: str,
+    options: SpoolOptions,
+    users_style: bool = False,
+    shared_bytes: int = 0,
+) -> tuple[RecipientSpool, list[dict[str, int]], int]:
+    """Validate every item of ``source`` and spool the valid ones; fail or skip invalid ones.
+
+    :param shared_bytes: wire size of the fields every request repeats (a batch's recipients get the
+        rest of the request budget).
+    :returns: the spool, the duplicate rows listed (``{"row", "first_row"}``) and the duplicate count.
+    """
     options.check()
-    spool = RecipientSpool(shard_count=options.shard_count, shard_index=options.shard_index)
+    batch_bytes = rules.REQUEST_BYTES_BUDGET - shared_bytes - _BODY_OVERHEAD
+    spool = RecipientSpool(shard_count=options.shard_count, shard_index=options.shard_index, batch_bytes=batch_bytes)
+    duplicates = DuplicateFinder()
+    duplicate_rows: list[dict[str, int]] = []
+    duplicate_count = 0
     first_error: pv.PayloadRuleError | None = None
     try:
         for row_number, (label, item) in enumerate(source.items, start=1):
             spool.rows_read += 1
             try:
-                recipient = _to_recipient(item, label, source.rows, properties_field)
+                recipient = _to_recipient(item, label, source.rows, properties_field, users_style)
                 if users_style:
                     _check_user(recipient, label)
                 else:
                     pv.check_recipient(recipient, label, properties_field)
+                size = pv.wire_size(recipient, label)
+                if size > batch_bytes:
+                    raise pv.PayloadRuleError(
+                        label,
+                        f"is {size} bytes as JSON: with the fields every request shares ({shared_bytes} bytes) a "
+                        f"request would exceed Braze's body limit ({rules.REQUEST_BYTES_BUDGET} bytes)",
+                    )
             except pv.PayloadRuleError as err:
                 field_name = err.field if err.field.startswith(label) else f"{label}.{err.field}"
                 error = pv.PayloadRuleError(field_name, err.rule)
                 first_error = first_error or error
                 spool.reject(row_number, str(error))
                 continue
-            spool.add(recipient)
+            fingerprint = duplicates.duplicate(recipient, row_number)
+            if fingerprint is not None:
+                duplicate_count += 1
+                if len(duplicate_rows) < MAX_DUPLICATES_LISTED:
+                    duplicate_rows.append({"row": row_number, "first_row": duplicates.first_row(fingerprint)})
+                continue
+            spool.add(recipient, size)
         if spool.rejected_count and options.on_invalid == "fail":
             assert first_error is not None
             raise _combined(first_error, spool)
-        if options.max_recipients is not None and spool.count > options.max_recipients:
+        if duplicate_count and options.on_duplicate == "fail":
+            raise _duplicates_error(source.name, duplicate_rows, duplicate_count)
+        if options.max_recipients is not None and spool.total_valid > options.max_recipients:
+            shards = f" (across all {options.shard_count} shards)" if options.shard_count > 1 else ""
             raise pv.PayloadRuleError(
                 "max_recipients",
-                f"the source has {spool.count} recipients, more than the {options.max_recipients} allowed; "
-                "nothing was sent",
+                f"the source has {spool.total_valid} recipients{shards}, more than the {options.max_recipients} "
+                "allowed; nothing was sent",
+            )
+        if spool.total_valid == 0:
+            if options.on_empty == "fail":
+                raise pv.PayloadRuleError(
+                    source.name,
+                    f"the source has no valid recipients ({spool.rows_read} row(s) read); nothing was sent "
+                    "(on_empty='fail')",
+                )
+            log.warning(
+                "The recipient source (%s) has no valid recipients (%d row(s) read): 0 recipients, nothing is sent",
+                source.name,
+                spool.rows_read,
             )
     except BaseException:
         spool.close()
         raise
-    return spool
+    return spool, duplicate_rows, duplicate_count
+
+
+def _duplicates_error(name: str, listed: list[dict[str, int]], count: int) -> pv.PayloadRuleError:
+    quoted = ", ".join(f"row {d['row']} repeats row {d['first_row']}" for d in listed[:MAX_ERRORS_QUOTED])
+    more = f" (+{count - MAX_ERRORS_QUOTED} more)" if count > MAX_ERRORS_QUOTED else ""
+    return pv.PayloadRuleError(
+        name,
+        f"lists the same user more than once ({count} repeated row(s): {quoted}{more}); Braze collapses repeats "
+        "only within one request, so they would be messaged once per batch. Nothing was sent. Remove the "
+        "repeats (e.g. SELECT DISTINCT) or set on_duplicate='first' to keep each user's first row",
+    )
 
 
 def _combined(first: pv.PayloadRuleError, spool: RecipientSpool) -> pv.PayloadRuleError:
@@ -289,6 +386,34 @@ def _combined(first: pv.PayloadRuleError, spool: RecipientSpool) -> pv.PayloadRu
 
 def _compact(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def optional(value: Any) -> Any:
+    """An optional operator argument as given: None and ``""`` (an unset template) mean "not given";
+    anything else is kept for the checks (``[]`` or ``0`` are not silently dropped)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+def _shared_size(common: Mapping[str, Any]) -> int:
+    """Wire size of the shared fields; refused when one request could not carry them."""
+    size = pv.wire_size(common)
+    if size + _BODY_OVERHEAD > rules.REQUEST_BYTES_BUDGET:
+        raise pv.PayloadRuleError(
+            "body", f"is {size} bytes as JSON, over Braze's request body limit ({rules.REQUEST_BYTES_BUDGET} bytes)"
+        )
+    return size
+
+
+def _attach_spool(plan: SendPlan, source: RecipientSource, properties_field: str, options: SpoolOptions) -> None:
+    plan.spool, plan.duplicate_rows, plan.duplicate_count = spool_source(
+        source,
+        properties_field=properties_field,
+        options=options,
+        users_style=plan.users_style,
+        shared_bytes=_shared_size(plan.common),
+    )
 
 
 def plan_trigger(
@@ -312,6 +437,7 @@ def plan_trigger(
     :param properties_field: ``trigger_properties`` or ``context``.
     :param source: the listed recipients (None: target the audience with ``broadcast``).
     """
+    send_id, audience, attachments = optional(send_id), optional(audience), optional(attachments)
     pv.check_required_id(id_value, id_field)
     pv.check_send_id(send_id)
     pv.check_properties(properties, properties_field)
@@ -331,9 +457,12 @@ def plan_trigger(
         attachments=attachments,
         schedule=schedule,
     )
+    pv.check_finite(common, "body")
     plan = SendPlan(endpoint, common)
     if source is not None:
-        plan.spool = spool_source(source, properties_field=properties_field, options=options or SpoolOptions())
+        _attach_spool(plan, source, properties_field, options or SpoolOptions())
+    else:
+        _shared_size(common)
     return plan
 
 
@@ -355,11 +484,17 @@ def plan_message(
 ) -> SendPlan:
     """Plan ``/messages/send`` or ``/messages/schedule/create``.
 
+    :param messages: the message objects; null channels and null keys of a message object are
+        removed before validating (they are never sent).
     :param source: the users (``{"external_user_id"}`` or ``{"user_alias"}`` items, or rows);
         None targets a segment or audience with ``broadcast``.
     :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
         (schedule create), as Braze spells it per endpoint.
     """
+    segment_id, audience = optional(segment_id), optional(audience)
+    campaign_id, send_id = optional(campaign_id), optional(send_id)
+    recipient_subscription_state = optional(recipient_subscription_state)
+    messages = pv.normalise_messages(messages)
     pv.check_targets(
         broadcast=broadcast,
         listed=source is not None,
@@ -371,6 +506,8 @@ def plan_message(
         pv.check_required_id(campaign_id, "campaign_id")
     pv.check_send_id(send_id)
     pv.check_enum(recipient_subscription_state, "recipient_subscription_state", rules.RECIPIENT_SUBSCRIPTION_STATES)
+    if frequency_value is not None and not isinstance(frequency_value, bool):
+        raise pv.PayloadRuleError(frequency_flag, "must be true or false")
     pv.check_messages(messages, campaign_id=campaign_id)
     common = _compact(
         broadcast=broadcast or None,
@@ -383,11 +520,12 @@ def plan_message(
         messages=messages,
         **{frequency_flag: frequency_value},
     )
+    pv.check_finite(common, "body")
     plan = SendPlan(endpoint, common, users_style=True)
     if source is not None:
-        plan.spool = spool_source(
-            source, properties_field="trigger_properties", options=options or SpoolOptions(), users_style=True
-        )
+        _attach_spool(plan, source, "trigger_properties", options or SpoolOptions())
+    else:
+        _shared_size(common)
     return plan
 
 
@@ -395,6 +533,10 @@ def users_source(external_user_ids: Iterable[Any] | None, user_aliases: Iterable
     """The users of ``/messages/send`` as one source: ids first, then aliases."""
     if external_user_ids is None and user_aliases is None:
         return None
+    if external_user_ids is not None:
+        check_list(external_user_ids, "external_user_ids")
+    if user_aliases is not None:
+        check_list(user_aliases, "user_aliases")
 
     def items() -> Iterator[tuple[str, Any]]:
         for index, user_id in enumerate(external_user_ids or ()):
@@ -402,4 +544,4 @@ def users_source(external_user_ids: Iterable[Any] | None, user_aliases: Iterable
         for index, alias in enumerate(user_aliases or ()):
             yield f"user_aliases[{index}]", {"user_alias": alias}
 
-    return RecipientSource(items())
+    return RecipientSource(items(), name="external_user_ids/user_aliases")

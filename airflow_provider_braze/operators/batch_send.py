@@ -42,6 +42,8 @@ SOURCE_TEMPLATE_FIELDS = (
     "shard_count",
     "shard_index",
     "on_invalid",
+    "on_duplicate",
+    "on_empty",
     "on_unknown_outcome",
 )
 
@@ -61,8 +63,15 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     :param sql_parameters: query parameters (templated).
     :param on_invalid: ``"fail"`` (default): any invalid row fails the task before anything is sent,
         naming row numbers and rules; ``"skip"``: send the valid rows and report the rejected ones.
+    :param on_duplicate: ``"fail"`` (default): a user listed more than once anywhere in the source (a
+        join fan-out) fails the task before anything is sent, naming the row numbers; ``"first"``:
+        send each user's first row only and report the others (``duplicate_count``/``duplicate_rows``).
+        Braze collapses repeats only within one request, so across batches they would be messaged twice.
+    :param on_empty: ``"warn"`` (default): a source without any valid recipient succeeds with a
+        "0 recipients" result (``empty_source: true``) and a warning; ``"fail"``: fail the task.
     :param max_recipients: refuse, before the first request, a source with more valid recipients
-        (the guard against a query bug messaging the whole user base).
+        (the guard against a query bug messaging the whole user base). Counted over the whole
+        source: with shards, every shard task checks the total, not its share.
     :param shard_count: split the recipients into this many shards by a stable hash of each
         identifier, for fan-out with dynamic task mapping (``.expand(shard_index=range(n))``).
     :param shard_index: the shard this task sends (0-based). Each of N shards paces itself at 1/N of
@@ -92,6 +101,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         sql_conn_id: str | None = None,
         sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
         on_invalid: str = "fail",
+        on_duplicate: str = "fail",
+        on_empty: str = "warn",
         max_recipients: int | None = None,
         shard_count: int = 1,
         shard_index: int = 0,
@@ -113,6 +124,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         self.sql_conn_id = sql_conn_id
         self.sql_parameters = sql_parameters
         self.on_invalid = on_invalid
+        self.on_duplicate = on_duplicate
+        self.on_empty = on_empty
         self.max_recipients = max_recipients
         self.shard_count = shard_count
         self.shard_index = shard_index
@@ -146,6 +159,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             max_recipients=_int(self.max_recipients, "max_recipients"),
             shard_count=_int(self.shard_count, "shard_count") or 1,
             shard_index=_int(self.shard_index, "shard_index") or 0,
+            on_duplicate=self.on_duplicate,
+            on_empty=self.on_empty,
         )
 
     # -- sending ----------------------------------------------------------------------------

@@ -103,7 +103,7 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
             "source": self.listed_source(self.recipients, "recipients"),
             "broadcast": self.flag_arg(self.broadcast, "broadcast"),
             "audience": self.json_arg(self.audience, "audience", (dict,)),
-            "send_id": self.send_id or None,
+            "send_id": self.send_id,
             "attachments": self.json_arg(self.attachments, "attachments", (list,)),
             "options": self.spool_options(),
         }

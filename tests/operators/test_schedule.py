@@ -74,8 +74,15 @@ def test_braze_dict_form_and_override_messaging_limits(sandbox):
 
 
 BAD_SCHEDULES = [
-    (datetime.now() + timedelta(days=1), {}, "schedule", "no time zone"),
-    ("2030-01-01T10:00:00", {}, "schedule", "no time zone"),
+    (datetime.now() + timedelta(days=1), {}, "schedule", "without a time zone"),
+    (
+        (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%d"),
+        {"at_optimal_time": True},
+        "schedule.time",
+        "ended in every time zone",
+    ),
+    ({"time": "9999-12-31T23:59:59", "in_local_time": True}, {}, "schedule.time", "out of range"),
+    ("9999-12-31T23:59:59-05:00", {}, "schedule", "out of range"),
     (datetime.now(timezone.utc) - timedelta(hours=1), {}, "schedule.time", "in the past"),
     (datetime.now(timezone.utc) + timedelta(days=95), {}, "schedule.time", "more than 90 days"),
     ("next tuesday", {}, "schedule", "could not be parsed"),
@@ -86,8 +93,51 @@ BAD_SCHEDULES = [
         "schedule",
         "alternatives",
     ),
-    ({"time": "2030-01-01T10:00:00+02:00", "in_local_time": True}, {}, "schedule.time", "must not carry a UTC offset"),
 ]
+
+
+def test_a_naive_time_string_means_utc_as_for_braze(sandbox):
+    """Braze's schedule object: "time to send the message in UTC"; a naive string (in the dict or
+    alone) is taken as UTC and sent with an explicit Z (it was refused as ambiguous before)."""
+    when = _tomorrow_utc().replace(tzinfo=None).isoformat()
+    run_operator(BrazeScheduleCampaignOperator(task_id="a", campaign_id="c", broadcast=True, schedule={"time": when}))
+    run_operator(BrazeScheduleCampaignOperator(task_id="b", campaign_id="c", broadcast=True, schedule=when))
+    assert [r.body["schedule"] for r in sandbox.requests] == [{"time": when + "Z"}] * 2
+
+
+def test_a_templated_aware_string_with_in_local_time_is_read_like_the_same_datetime(sandbox):
+    """Issue 15 item 5: "{{ data_interval_end }}" renders an aware string; with in_local_time its
+    wall-clock time is sent, exactly as for the datetime object (it was refused before)."""
+    when = (datetime.now(timezone(timedelta(hours=2))) + timedelta(days=2)).replace(microsecond=0)
+    for task_id, value in (("obj", when), ("str", "{{ params.when }}")):
+        op = BrazeScheduleCampaignOperator(
+            task_id=task_id, campaign_id="c", broadcast=True, schedule=value, in_local_time=True
+        )
+        run_operator(op, {"params": {"when": when.isoformat()}})
+    expected = {"time": when.replace(tzinfo=None).isoformat(), "in_local_time": True}
+    assert [r.body["schedule"] for r in sandbox.requests] == [expected, expected]
+
+
+def test_at_optimal_time_is_judged_by_its_date_only(sandbox):
+    """Issue 15 item 5: Braze ignores the clock part of an optimal-time schedule, so today is
+    accepted whatever the clock says (it was refused after 12:00 UTC), and a past date is refused
+    whatever the clock says."""
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    for task_id, clock in (("early", "00:00:00"), ("late", "23:59:59")):
+        op = BrazeScheduleCampaignOperator(
+            task_id=task_id,
+            campaign_id="c",
+            broadcast=True,
+            schedule={"time": f"{today}T{clock}", "at_optimal_time": True},
+        )
+        run_operator(op)
+    assert len(sandbox.requests) == 2
+    past = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%d")
+    op = BrazeScheduleCampaignOperator(
+        task_id="past", campaign_id="c", broadcast=True, schedule={"time": f"{past}T23:59:59", "at_optimal_time": True}
+    )
+    with pytest.raises(BrazeValidationError, match="ended in every time zone"):
+        run_operator(op)
 
 
 @pytest.mark.parametrize(("schedule", "flags", "field", "rule"), BAD_SCHEDULES)
