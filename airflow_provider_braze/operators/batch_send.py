@@ -63,7 +63,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     :param on_unknown_outcome: batches whose outcome is unknown (a timeout after sending, a worker
         killed while in flight): ``"skip"`` (default) reports them as "may have been sent" and does
         not send them again; ``"resend"`` sends them again (Braze may then deliver twice).
-    :param max_concurrency: batches in flight at once (default: the connection's ``max_concurrency``, 8).
+    :param max_concurrency: a fixed number of batches in flight (default: the connection's
+        ``max_concurrency``; unset, the send adapts to Braze's latency up to ``concurrency_cap``).
     :param resume_store: where the record of accepted batches lives: ``"variable"`` (default, an
         Airflow Variable per task instance), a path or object-storage URL (``s3://bucket/prefix``),
         or ``None`` to keep no record (a retry then sends everything again).
@@ -190,7 +191,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
                 except Exception:
                     self.log.exception("Could not write the send outcomes to %s", writer.table)
 
-    def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int) -> ResumeLedger | None:
+    def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int | None) -> ResumeLedger | None:
         """The resume record of this task instance, opened (None without a store or a task instance)."""
         ti = context.get("ti") if hasattr(context, "get") else None
         run_id = context.get("run_id") if hasattr(context, "get") else None
@@ -198,7 +199,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             return None
         store = VariableResumeStore() if self.resume_store == "variable" else PathResumeStore(str(self.resume_store))
         key = resume_key(ti.dag_id, ti.task_id, str(run_id), _map_index(ti))
-        ledger = ResumeLedger(store, key, plan.fingerprint, window=max(16, 4 * concurrency))
+        ledger = ResumeLedger(store, key, plan.fingerprint, window=max(16, 4 * (concurrency or 8)))
         ledger.open(plan.total_requests)
         if ledger.previous is not None:
             self.log.info(
