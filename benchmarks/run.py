@@ -202,9 +202,8 @@ def bench_sweep(work: Path, seconds: float) -> bool:
     rate = 70
     ceiling = rate * BATCH
     log(f"== Latency sweep: limit {rate} req/s (ceiling {ceiling:,} recipients/s), adaptive vs. fixed 8 ==")
-    rows_max = int(ceiling * seconds)
     warehouse = work / "sweep.db"
-    make_warehouse(warehouse, rows_max)
+    make_warehouse(warehouse, int(ceiling * max(seconds, 14.0)))
     base_env = warehouse_env(warehouse)
     sandbox = Sandbox()
     ok = True
@@ -212,8 +211,10 @@ def bench_sweep(work: Path, seconds: float) -> bool:
     try:
         for latency in (0.05, 0.25, 0.6, 1.0):
             for mode, concurrency in (("adaptive", 0), ("fixed 8", 8)):
+                # Long enough that the last answer's wait (one latency) is a small part of the send.
+                duration = max(seconds, 14 * latency)
                 expected = min(rate, concurrency / latency) if concurrency else rate
-                rows = max(BATCH * 20, min(rows_max, int(expected * BATCH * seconds)))
+                rows = max(BATCH * 20, int(expected * BATCH * duration))
                 sandbox.configure(latency, rate)
                 result = send_once(sandbox, base_env, rows, concurrency)
                 share = result["rate"] / ceiling

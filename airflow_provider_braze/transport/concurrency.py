@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from airflow_provider_braze.transport.rate_limiter import RateLimiter
 
-#: Requests in flight before the first latency is known (the former fixed default).
-INITIAL_IN_FLIGHT = 8
+#: The latency assumed before the first answer: the cap is sized for it. Pacing still spaces the
+#: requests, so starting high costs nothing but lets a slow Braze reach the rate at once.
+INITIAL_LATENCY = 1.0
 #: In flight = rate x latency x HEADROOM (+1): covers latency jitter and the answer's hand-off.
 HEADROOM = 1.25
 
@@ -82,12 +83,16 @@ class ConcurrencyController:
         self._last_change = clock()
 
     def _backoff(self) -> float:
-        """Halve on new 429s; recover by a quarter per quiet second."""
+        """Shrink by a fifth per new 429 (to half at most); recover by a quarter per quiet second.
+
+        Pacing, not the number in flight, sets the rate; a 429 means the window filled sooner than
+        paced, so fewer requests should wait in it, but halving would starve a slow Braze.
+        """
         now = self._clock()
         throttled = self.limiter.stats.throttled_responses
         if throttled > self._seen_429:
             self._seen_429 = throttled
-            self._throttle = max(0.125, self._throttle / 2)
+            self._throttle = max(0.5, self._throttle * 0.8)
             self._last_change = now
         elif self._throttle < 1.0 and now - self._last_change >= 1.0:
             self._throttle = min(1.0, self._throttle * 1.25)
@@ -101,11 +106,8 @@ class ConcurrencyController:
         rate = self.limiter.rate(self.budget)
         latency = self.latency.seconds
         if latency is None:
-            wanted = INITIAL_IN_FLIGHT
-        elif rate is None:
-            wanted = self.cap
-        else:
-            wanted = math.ceil(rate * latency * HEADROOM) + 1
+            latency = INITIAL_LATENCY
+        wanted = self.cap if rate is None else math.ceil(rate * latency * HEADROOM) + 1
         wanted = math.floor(wanted * self._backoff())
         return max(1, min(self.cap, wanted))
 
