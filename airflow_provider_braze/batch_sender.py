@@ -220,7 +220,7 @@ def send_plan(
         endpoint=plan.endpoint.path, total_batches=plan.total_requests, total_recipients=plan.recipients
     )
     controller = ConcurrencyController(
-        hook.rate_limiter, hook.latency, cap=hook.params.settings.concurrency_cap, fixed=concurrency
+        hook.rate_limiter, hook.latency, cap=hook.params.settings.in_flight_cap, fixed=concurrency
     )
     progress = Progress(log, hook, outcome, progress_every, lambda: len(pending), controller)
     resend_unknown = on_unknown_outcome == "resend"

@@ -194,7 +194,7 @@ class BrazeHook(HttpHook):
                 params = self.params
                 session = requests.Session()
                 # Room for every request an adaptive send may keep in flight (or the fixed number).
-                pool = max(10, params.settings.max_concurrency or params.settings.concurrency_cap)
+                pool = max(10, params.settings.max_concurrency or params.settings.in_flight_cap)
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)

@@ -7,6 +7,7 @@ A bad value raises an error naming the extra and the rule.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -34,8 +35,9 @@ class BrazeClientSettings:
         after sending). Off by default: Braze has no idempotency key, so a retry may send twice.
     :param max_concurrency: a fixed number of concurrent requests of one batched send. Unset (the
         default), a send adapts: it measures Braze's latency and keeps rate x latency in flight.
-    :param concurrency_cap: the most requests one adaptive send keeps in flight (default 96: Braze's
-        default 250,000/hour at 1 s latency, with headroom); also the size of the HTTP pool.
+    :param concurrency_cap: the most requests one adaptive send keeps in flight; also the size of
+        the HTTP pool. Default: enough for ``requests_per_hour`` at 1 s latency, with headroom (95
+        for Braze's default 250,000/hour; 383 for 1,080,000/hour).
     :param requests_per_hour: the shared hourly budget (Braze default 250,000).
     :param broadcast_requests_per_minute: the budget of segment/audience sends (Braze default 250).
     :param send_ids_per_day: the ``/sends/id/create`` budget (Braze default 100).
@@ -52,7 +54,7 @@ class BrazeClientSettings:
     backoff_max: float = 60.0
     retry_unknown_outcome: bool = False
     max_concurrency: int | None = None
-    concurrency_cap: int = 96
+    concurrency_cap: int | None = None
     requests_per_hour: int = 250_000
     broadcast_requests_per_minute: int = 250
     send_ids_per_day: int = 100
@@ -74,6 +76,13 @@ class BrazeClientSettings:
         settings = cls(**values)
         settings._check()
         return settings
+
+    @property
+    def in_flight_cap(self) -> int:
+        """``concurrency_cap``, or by default what ``requests_per_hour`` needs at 1 s latency (+25%, +8)."""
+        if self.concurrency_cap is not None:
+            return self.concurrency_cap
+        return math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8
 
     def replace(self, **changes: Any) -> BrazeClientSettings:
         """Return a copy with some settings changed (validated like extras)."""
