@@ -12,8 +12,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
 from airflow_provider_braze.resume_ledger import BrazeResumeStoreError, BrazeResumeSupersededError
+from airflow_provider_braze.transport.concurrency import ConcurrencyController
 
 if TYPE_CHECKING:
     from airflow_provider_braze.hooks.braze import BrazeHook
@@ -151,8 +153,18 @@ class SendOutcome:
 class Progress:
     """Progress lines at a steady cadence: counts, rate, ETA, waits, retries; never recipient data."""
 
-    def __init__(self, log: Any, hook: BrazeHook, outcome: SendOutcome, every: float) -> None:
+    def __init__(
+        self,
+        log: Any,
+        hook: BrazeHook,
+        outcome: SendOutcome,
+        every: float,
+        in_flight: Callable[[], int] = lambda: 0,
+        controller: ConcurrencyController | None = None,
+    ) -> None:
         self.log = log
+        self.in_flight = in_flight
+        self.controller = controller
         self.hook = hook
         self.outcome = outcome
         self.every = every
@@ -172,8 +184,10 @@ class Progress:
         total = o.total_recipients - o.resumed_recipients
         eta = (total - sent) / rate if rate > 0 and total > sent else 0.0
         stats = self.hook.rate_limiter.stats
+        latency = self.hook.latency.seconds
         self.log.info(
             "Braze %s%s: %d/%d recipients, %d/%d batches, %.0f recipients/s, ETA %.0f s, "
+            "in flight %d (limit %d), latency %.0f ms, "
             "rate-limit waits %.1f s (%d x 429), retries %d, unknown outcomes %d",
             o.endpoint,
             " (done)" if final else "",
@@ -183,6 +197,9 @@ class Progress:
             o.total_batches - o.resumed_batches,
             rate,
             eta,
+            self.in_flight(),
+            self.controller.target() if self.controller else 0,
+            (latency or 0.0) * 1000,
             stats.paced_seconds,
             stats.throttled_responses,
             self.hook.retries,
@@ -227,7 +244,7 @@ def send_plan(
     plan: SendPlan,
     log: logging.Logger | Any,
     *,
-    concurrency: int = 1,
+    concurrency: int | None = 1,
     ledger: ResumeLedger | None = None,
     on_unknown_outcome: str = "fail",
     progress_every: float = 10.0,
@@ -246,6 +263,10 @@ def send_plan(
     default); not sent again and reported with a warning (``skip``); or sent again (``resend``, Braze
     may then deliver twice).
 
+    ``concurrency=None`` adapts the number in flight to the rate budget and Braze's measured latency
+    (:class:`~airflow_provider_braze.transport.concurrency.ConcurrencyController`, at most the
+    connection's ``concurrency_cap``); either way never more than the rate-limit window admits.
+
     :param on_settled: called once per batch settled in this try with ``(request, status, response,
         error)``; status is ``accepted``, ``failed`` or ``unknown-outcome`` (the outcome write-back).
     :param stop: set it (e.g. from ``on_kill``) to stop dispatching further batches.
@@ -257,7 +278,10 @@ def send_plan(
     outcome = SendOutcome(
         endpoint=plan.endpoint.path, total_batches=plan.total_requests, total_recipients=plan.recipients
     )
-    progress = Progress(log, hook, outcome, progress_every)
+    controller = ConcurrencyController(
+        hook.rate_limiter, hook.latency, cap=hook.params.settings.in_flight_cap, fixed=concurrency
+    )
+    progress = Progress(log, hook, outcome, progress_every, lambda: len(pending), controller)
     resend_unknown = on_unknown_outcome == "resend"
     stop = stop or threading.Event()
     pending: dict[Future[BrazeResponse], PlannedRequest] = {}
@@ -331,7 +355,7 @@ def send_plan(
             side_work(request, "accepted", response, None)
 
     every_batch_dispatched = False
-    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="braze-send")
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency or controller.cap), thread_name_prefix="braze-send")
     try:
         for request in plan.requests():
             state = ledger.state_of(request.number) if ledger else None
@@ -347,7 +371,9 @@ def send_plan(
                 outcome.unknown_outcome_recipients += request.recipients
                 side_work(request, "unknown-outcome", None, None)
                 continue
-            while len(pending) >= max(1, concurrency):
+            if not pending:  # the budget this send draws on (all its batches share it)
+                controller.budget = ep.rate_budget(plan.endpoint, request.body)
+            while len(pending) >= controller.limit(len(pending)):
                 done, _ = wait(pending, timeout=progress_every, return_when=FIRST_COMPLETED)
                 settle(done)
                 progress.tick()

@@ -59,3 +59,35 @@ def test_sandbox_starts_without_airflow():
         "s = BrazeSandbox().start(); s.stop(); assert 'airflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# Modules a DAG file must not pay for at parse time: loaded only when a task runs (or never, for the sandbox).
+TASK_TIME_MODULES = (
+    "requests",
+    "aiohttp",
+    "sqlalchemy",
+    "airflow_provider_braze.testing",
+    "airflow_provider_braze.hooks.braze",
+    "airflow_provider_braze.hooks.braze_async",
+    "airflow_provider_braze.triggers.base",
+)
+
+
+def test_every_operator_and_sensor_class_imports_no_task_time_machinery():
+    # Compared with what Airflow's own BaseOperator loads (on Airflow 2 it imports requests and SQLAlchemy).
+    code = f"""
+import sys
+from airflow.providers.common.compat.sdk import BaseOperator
+heavy = {TASK_TIME_MODULES!r}
+def loaded():
+    return {{name for name in sys.modules if name.startswith(heavy)}}
+before = loaded()
+import airflow_provider_braze.operators as operators
+import airflow_provider_braze.sensors as sensors
+classes = [getattr(operators, name) for name in operators.__all__] + [sensors.BrazeScheduledBroadcastSensor]
+assert all(isinstance(c, type) for c in classes)
+added = sorted(loaded() - before)
+assert not added, f"importing the operators and sensors loaded {{added}}"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -22,10 +22,12 @@ from airflow_provider_braze.exceptions import (
     BrazeConfigurationError,
     BrazeError,
     BrazePermissionError,
+    BrazeRateLimitError,
 )
+from airflow_provider_braze.transport.concurrency import LatencyMeter
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter
+from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
 from airflow_provider_braze.transport.responses import (
     BrazeResponse,
     build_error,
@@ -191,7 +193,8 @@ class BrazeHook(HttpHook):
             if self._session is None:
                 params = self.params
                 session = requests.Session()
-                pool = max(10, params.settings.max_concurrency)
+                # Room for every request an adaptive send may keep in flight (or the fixed number).
+                pool = max(10, params.settings.max_concurrency or params.settings.in_flight_cap)
                 adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
@@ -216,6 +219,11 @@ class BrazeHook(HttpHook):
                 "cdi_status": settings.cdi_status_requests_per_minute / 60.0 * self.rate_share,
             }
         )
+
+    @cached_property
+    def latency(self) -> LatencyMeter:
+        """The moving average of Braze's answer latency, fed by every request of this hook."""
+        return LatencyMeter()
 
     def close(self) -> None:
         """Close the pooled session (a new one is made on the next request)."""
@@ -255,13 +263,18 @@ class BrazeHook(HttpHook):
         known = ep.match(endpoint.split("?", 1)[0])
         budget = ep.rate_budget(known, dict(json) if json is not None else None) if known else "shared"
         limiter = self.rate_limiter
+        latency = self.latency
         started = time.monotonic()
         deadline = started + settings.retry_deadline
         attempt = 0
         while True:
             attempt += 1
-            limiter.acquire(budget)
+            try:
+                ticket = limiter.acquire(budget, deadline=deadline)
+            except RateLimitWaitTooLongError as wait:
+                raise self._paused_too_long(method, endpoint, wait, attempt) from None
             sent_at = time.monotonic()
+            sent_wall = time.time()
             try:
                 response = session.request(
                     method,
@@ -283,10 +296,14 @@ class BrazeHook(HttpHook):
                 reset_at = None
             else:
                 elapsed = time.monotonic() - sent_at
+                latency.observe(elapsed)
                 headers = response.headers
-                self.last_rate_limit = RateLimitInfo.from_headers(headers)
+                received_wall = sent_wall + elapsed
+                self.last_rate_limit = info = RateLimitInfo.from_headers(headers, now=received_wall)
                 if 200 <= response.status_code < 300:
-                    limiter.observe(budget, self.last_rate_limit, rate_limited=False)
+                    limiter.observe(
+                        budget, info, rate_limited=False, ticket=ticket, sent=sent_wall, received=received_wall
+                    )
                     result = parse_success(
                         status=response.status_code,
                         method=method,
@@ -306,8 +323,15 @@ class BrazeHook(HttpHook):
                     advice=advice_for_status(response.status_code, endpoint, self.params),
                 )
                 outcome = retry_outcome(response.status_code, error)
-                limiter.observe(budget, self.last_rate_limit, rate_limited=outcome is Outcome.RATE_LIMITED)
-                reset_at = self.last_rate_limit.reset_at
+                limiter.observe(
+                    budget,
+                    info,
+                    rate_limited=outcome is Outcome.RATE_LIMITED,
+                    ticket=ticket,
+                    sent=sent_wall,
+                    received=received_wall,
+                )
+                reset_at = info.reset_at
             delay = plan_retry(
                 outcome,
                 method=method,
@@ -316,7 +340,7 @@ class BrazeHook(HttpHook):
                 retry_unknown_outcome=retry_unknown_outcome,
                 time_left=deadline - time.monotonic(),
                 reset_at=reset_at,
-                now=time.time(),
+                now=time.time() + limiter.skew.offset,  # Reset is on Braze's clock
                 backoff_base=settings.backoff_base,
                 backoff_max=settings.backoff_max,
             )
@@ -333,6 +357,18 @@ class BrazeHook(HttpHook):
                 delay,
             )
             time.sleep(delay)
+
+    def _paused_too_long(
+        self, method: str, endpoint: str, wait: RateLimitWaitTooLongError, attempts: int
+    ) -> BrazeError:
+        """The error of a request not sent because its budget stays paused past its deadline."""
+        return BrazeRateLimitError(
+            status=429,
+            method=method,
+            endpoint=endpoint,
+            message=f"not sent: {wait}, beyond this request's retry_deadline (attempt {attempts})",
+            advice="The request was not sent. Raise retry_deadline or send when the rate-limit window resets",
+        )
 
     def _log_success(self, method: str, endpoint: str, result: BrazeResponse, elapsed: float) -> None:
         self.log.debug("Braze %s %s: HTTP %d in %.3f s", method, endpoint, result.status, elapsed)

@@ -16,7 +16,6 @@ from airflow_provider_braze.batch_sender import (
     send_plan,
 )
 from airflow_provider_braze.exceptions import BrazeValidationError
-from airflow_provider_braze.hooks.braze import BrazeHook
 from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY
 from airflow_provider_braze.payload_validation import PayloadRuleError
@@ -25,6 +24,8 @@ from airflow_provider_braze.send_plan import SendPlan, redact
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_braze.hooks.braze import BrazeHook
 
 #: Planned requests shown in full (redacted) in a dry run's log.
 DRY_RUN_LOGGED_REQUESTS = 5
@@ -46,9 +47,7 @@ class BrazeBaseOperator(BaseOperator):
     template_ext: Sequence[str] = (".json",)
     ui_color = "#f7e4ff"
 
-    def __init__(
-        self, *, braze_conn_id: str = BrazeHook.default_conn_name, dry_run: bool = False, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, braze_conn_id: str = "braze_default", dry_run: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.braze_conn_id = braze_conn_id
         # Stored under another name: BaseOperator.dry_run() is a method Airflow 2's
@@ -58,6 +57,8 @@ class BrazeBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> BrazeHook:
         """The Braze hook of ``braze_conn_id``."""
+        from airflow_provider_braze.hooks.braze import BrazeHook  # a task-time import: DAG files parse fast
+
         return BrazeHook(braze_conn_id=self.braze_conn_id)
 
     # -- subclass API -------------------------------------------------------------------------

@@ -83,7 +83,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         deliver twice) — the documented follow-up once you decided they were not delivered.
     :param resume_retention_days: how long the resume record is kept (default 30 days): within it a
         cleared successful task sends nothing again.
-    :param max_concurrency: batches in flight at once (default: the connection's ``max_concurrency``, 8).
+    :param max_concurrency: a fixed number of batches in flight (default: the connection's
+        ``max_concurrency``; unset, the send adapts to Braze's latency up to ``concurrency_cap``).
     :param resume_store: where the record of accepted batches lives: ``"variable"`` (default, an
         Airflow Variable per task instance), a path or object-storage URL (``s3://bucket/prefix``),
         or ``None`` to keep no record (a retry then sends everything again).
@@ -230,7 +231,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
                 except Exception:
                     self.log.exception("Could not write the send outcomes to %s", writer.table)
 
-    def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int) -> ResumeLedger | None:
+    def resume_ledger(self, context: Context, plan: SendPlan, concurrency: int | None) -> ResumeLedger | None:
         """The resume record of this task instance, opened (None without a store or a task instance)."""
         ti = context.get("ti") if hasattr(context, "get") else None
         run_id = context.get("run_id") if hasattr(context, "get") else None

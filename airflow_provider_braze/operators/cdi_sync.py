@@ -12,13 +12,13 @@ from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, 
 
 from airflow_provider_braze.cdi_runs import FoundRun, find_run, newest_run, parse_http_date, status_of
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError
-from airflow_provider_braze.hooks.braze import BrazeHook
 from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
-from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_braze.hooks.braze import BrazeHook
 
 ON_PARTIAL = ("fail", "warn")
 IF_RUNNING = ("wait_then_trigger", "fail", "attach")
@@ -75,7 +75,7 @@ class BrazeCDISyncOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         on_partial: str = "fail",
         if_running: str = "wait_then_trigger",
-        braze_conn_id: str = BrazeHook.default_conn_name,
+        braze_conn_id: str = "braze_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,6 +98,8 @@ class BrazeCDISyncOperator(BaseOperator):
     @cached_property
     def hook(self) -> BrazeHook:
         """The Braze hook."""
+        from airflow_provider_braze.hooks.braze import BrazeHook  # a task-time import: DAG files parse fast
+
         return BrazeHook(braze_conn_id=self.braze_conn_id)
 
     # -- steps ------------------------------------------------------------------------------------
@@ -204,6 +206,8 @@ class BrazeCDISyncOperator(BaseOperator):
         if not self.wait_for_completion:
             return {"integration_id": integration_id, "status": "triggered", **keys}
         if self.deferrable:
+            from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
+
             self.defer(
                 trigger=BrazeCDISyncTrigger(
                     braze_conn_id=self.braze_conn_id,

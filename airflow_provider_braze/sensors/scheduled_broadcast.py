@@ -18,17 +18,19 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_braze.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
-from airflow_provider_braze.hooks.braze import BrazeHook, format_end_time
-from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_braze.hooks.braze import BrazeHook
 
 
 def _iso(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
+        from airflow_provider_braze.hooks.braze import format_end_time
+
         return format_end_time(value)
     return str(value)
 
@@ -91,7 +93,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         condition: str = "scheduled",
         end_time: datetime | str | None = None,
         send_before: datetime | str | None = None,
-        braze_conn_id: str = BrazeHook.default_conn_name,
+        braze_conn_id: str = "braze_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 300,
         **kwargs: Any,
@@ -119,6 +121,8 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
     @cached_property
     def hook(self) -> BrazeHook:
         """The Braze hook."""
+        from airflow_provider_braze.hooks.braze import BrazeHook  # a task-time import: DAG files parse fast
+
         return BrazeHook(braze_conn_id=self.braze_conn_id)
 
     def _criteria(self) -> BroadcastCriteria:
@@ -127,7 +131,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One look at the list."""
         now = datetime.now(timezone.utc)
-        end_time = _iso(self.end_time) or format_end_time(now + timedelta(days=7))
+        end_time = _iso(self.end_time) or now + timedelta(days=7)
         response = self.hook.get_scheduled_broadcasts(end_time=end_time)
         result = evaluate(
             self.condition,
@@ -150,6 +154,8 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         first = self.poke(context)
         if isinstance(first, PokeReturnValue) and first.is_done:
             return first.xcom_value
+        from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
+
         self.defer(
             trigger=BrazeScheduledBroadcastTrigger(
                 braze_conn_id=self.braze_conn_id,

@@ -1,17 +1,37 @@
-"""Braze's ``X-RateLimit-*`` response headers.
+"""Braze's ``X-RateLimit-*`` and ``Date`` response headers, read defensively.
 
 Braze sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` on every
 response; under HTTP/2 they arrive lower-cased, so they are read case-insensitively. ``Reset`` is an
-absolute UTC epoch time in seconds, not a delta.
+absolute UTC epoch time in seconds on Braze's clock, not a delta; the ``Date`` header gives that clock.
+
+A value the client cannot trust (not a number, infinite, NaN, negative, a millisecond epoch, a reset
+more than a day away) is ignored with a warning, as if the header were absent: a bad header must
+neither crash a send nor pause it for years.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+log = logging.getLogger(__name__)
+
+#: The furthest ahead a ``Reset`` may lie (Braze's longest window is a day: ``/sends/id/create``).
+MAX_RESET_AHEAD_SECONDS = 26 * 3600.0
+#: The furthest behind a ``Reset`` may lie before it is taken for garbage rather than a late answer.
+MAX_RESET_BEHIND_SECONDS = 3600.0
+
+_warned: set[tuple[str, str]] = set()
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
     wanted = name.lower()
     for key, value in headers.items():
         if key.lower() == wanted:
@@ -19,13 +39,68 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _number(value: str | None) -> float | None:
-    if value is None:
+def _ignore(name: str, value: str, rule: str) -> None:
+    """Warn once per header and rule (a misbehaving proxy would otherwise flood the log)."""
+    if (name, rule) in _warned:
+        return
+    _warned.add((name, rule))
+    log.warning("Ignoring Braze response header %s=%r: %s", name, value[:40], rule)
+
+
+def _count(headers: Mapping[str, str], name: str) -> int | None:
+    text = _header(headers, name)
+    if text is None:
         return None
     try:
-        return float(value.strip())
+        value = float(text.strip())
     except ValueError:
+        _ignore(name, text, "not a number")
         return None
+    if not math.isfinite(value) or value < 0:
+        _ignore(name, text, "must be a finite count of 0 or more")
+        return None
+    return int(value)
+
+
+def _reset(headers: Mapping[str, str], now: float) -> float | None:
+    name = "X-RateLimit-Reset"
+    text = _header(headers, name)
+    if text is None:
+        return None
+    try:
+        value = float(text.strip())
+    except ValueError:
+        _ignore(name, text, "not a number")
+        return None
+    if not math.isfinite(value) or value <= 0:
+        _ignore(name, text, "must be a finite, positive epoch time in seconds")
+        return None
+    if value > now + MAX_RESET_AHEAD_SECONDS:
+        _ignore(name, text, "more than a day ahead (a millisecond epoch?)")
+        return None
+    if value < now - MAX_RESET_BEHIND_SECONDS:
+        _ignore(name, text, "more than an hour in the past (a relative delay, not an epoch time?)")
+        return None
+    return value
+
+
+_last_date: tuple[str, float | None] = ("", None)
+
+
+def parse_http_date(text: str | None) -> float | None:
+    """An HTTP ``Date`` header as epoch seconds, or None when absent or unparsable."""
+    global _last_date
+    if not text:
+        return None
+    cached_text, cached_value = _last_date
+    if text == cached_text:  # one Date per second: most responses repeat the previous one
+        return cached_value
+    try:
+        value: float | None = parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        value = None
+    _last_date = (text, value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -34,20 +109,27 @@ class RateLimitInfo:
 
     :param limit: requests allowed in the current window.
     :param remaining: requests left in the current window.
-    :param reset_at: when the window resets, as UTC epoch seconds.
+    :param reset_at: when the window resets, as UTC epoch seconds on Braze's clock.
+    :param server_date: Braze's clock when it answered (the ``Date`` header, whole seconds).
     """
 
     limit: int | None = None
     remaining: int | None = None
     reset_at: float | None = None
+    server_date: float | None = None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimitInfo:
-        """Parse the headers of a response (any capitalisation)."""
-        limit = _number(_header(headers, "X-RateLimit-Limit"))
-        remaining = _number(_header(headers, "X-RateLimit-Remaining"))
+    def from_headers(cls, headers: Mapping[str, str], *, now: float | None = None) -> RateLimitInfo:
+        """Parse the headers of a response (any capitalisation); untrustworthy values become None.
+
+        :param now: the local epoch time, to judge ``Reset`` (default: ``time.time()``).
+        """
+        server_date = parse_http_date(_header(headers, "Date"))
+        # Judge Reset against Braze's clock when the answer says what it is.
+        reference = server_date if server_date is not None else (time.time() if now is None else now)
         return cls(
-            limit=int(limit) if limit is not None else None,
-            remaining=int(remaining) if remaining is not None else None,
-            reset_at=_number(_header(headers, "X-RateLimit-Reset")),
+            limit=_count(headers, "X-RateLimit-Limit"),
+            remaining=_count(headers, "X-RateLimit-Remaining"),
+            reset_at=_reset(headers, reference),
+            server_date=server_date,
         )

@@ -2,8 +2,19 @@
 
 Each budget (``shared``: the workspace's hourly pool; ``broadcast``: segment/audience sends per
 minute) spaces requests evenly at its configured rate, so that 429s stay rare instead of being the
-signal. Every response's ``X-RateLimit-*`` headers are fed back: when a window is exhausted
-(``Remaining: 0``) or a 429 arrives, the whole budget pauses until ``X-RateLimit-Reset``.
+signal. Every response's ``X-RateLimit-*`` headers are fed back:
+
+* **In-flight aware windows.** ``Remaining`` is what was left when Braze counted *that* request;
+  every request dispatched after it (in flight or answered since) has used the window too. The
+  limiter numbers its dispatches, so it knows how many of the window's ``Remaining`` are still free,
+  and holds further requests until ``Reset`` once they are used up: never more requests in flight
+  than the window allows.
+* **Pauses.** When a window is exhausted or a 429 arrives, the whole budget pauses until ``Reset``.
+  A request whose pause would outlast its own deadline is refused at once (:class:`RateLimitWaitTooLongError`)
+  instead of sleeping past it.
+* **Braze's clock.** ``Reset`` is an epoch time on Braze's clock; :class:`ClockSkew` estimates the
+  offset of that clock from the ``Date`` header, so a skewed local clock neither hammers a closed
+  window nor idles through an open one.
 """
 
 from __future__ import annotations
@@ -16,6 +27,22 @@ from dataclasses import dataclass
 
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
 
+#: Margin after a window's ``Reset`` before the next request (Braze's clock has whole seconds).
+RESET_MARGIN_SECONDS = 0.02
+
+
+class RateLimitWaitTooLongError(Exception):
+    """The budget is paused for longer than the request may wait.
+
+    :param budget: the rate-limit budget.
+    :param seconds: how long the pause still lasts.
+    """
+
+    def __init__(self, budget: str, seconds: float) -> None:
+        super().__init__(f"the '{budget}' rate-limit budget is paused for {seconds:.1f} s more")
+        self.budget = budget
+        self.seconds = seconds
+
 
 @dataclass
 class RateLimitStats:
@@ -26,12 +53,62 @@ class RateLimitStats:
     throttled_responses: int = 0
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """One request's place in its budget: ``number`` counts the budget's dispatches from 1.
+
+    :param budget: the rate-limit budget.
+    :param number: the dispatch number.
+    :param waited: seconds waited for the slot.
+    """
+
+    budget: str
+    number: int
+    waited: float
+
+
+@dataclass(frozen=True)
+class _Window:
+    reset_at: float  # Braze's clock
+    remaining: int  # as counted for dispatch ``number``
+    number: int
+
+
+class ClockSkew:
+    """The offset of Braze's clock from the local one, from ``Date`` headers.
+
+    ``Date`` has whole seconds: a response sent between local times ``sent`` and ``received`` with
+    ``Date: D`` means ``D - received <= offset < D + 1 - sent``. The bounds are intersected over all
+    answers; the estimate is the offset closest to 0 within them (no skew unless proven).
+    """
+
+    def __init__(self) -> None:
+        self.low = float("-inf")
+        self.high = float("inf")
+        self._lock = threading.Lock()
+
+    def observe(self, server_date: float, sent: float, received: float) -> None:
+        """Narrow the bounds with one answer (all epoch seconds)."""
+        low, high = server_date - received, server_date + 1.0 - sent
+        with self._lock:
+            if low > self.high or high < self.low:  # Braze's clock (or ours) jumped: start over
+                self.low, self.high = low, high
+            else:
+                self.low, self.high = max(self.low, low), min(self.high, high)
+
+    @property
+    def offset(self) -> float:
+        """Seconds to add to local time to get Braze's time."""
+        return min(max(0.0, self.low), self.high)
+
+
 class RateLimiter:
     """Spaces requests per budget and pauses a budget until its window resets.
 
     :param rates: requests per second for each budget; a budget not listed is not paced.
     :param clock: a monotonic clock (tests may pass a fake).
     :param sleep: the sleep function (tests may pass a fake).
+    :param wall: the local epoch clock (tests may pass a fake).
     """
 
     def __init__(
@@ -40,47 +117,115 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._intervals = {name: 1.0 / rate for name, rate in rates.items() if rate > 0}
         self._next_slot: dict[str, float] = {}
         self._blocked_until: dict[str, float] = {}
+        self._windows: dict[str, _Window] = {}
+        self._dispatched: dict[str, int] = {}
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
+        self._wall = wall
+        self.skew = ClockSkew()
         self.stats = RateLimitStats()
 
-    def acquire(self, budget: str) -> float:
-        """Wait for this request's slot in ``budget``; returns the seconds waited."""
+    def rate(self, budget: str) -> float | None:
+        """The pacing rate of ``budget`` in requests per second (None: not paced)."""
+        interval = self._intervals.get(budget)
+        return 1.0 / interval if interval else None
+
+    def _braze_now(self) -> float:
+        return self._wall() + self.skew.offset
+
+    def _free_in_window(self, budget: str, braze_now: float) -> tuple[int | None, float]:
+        """Requests the current window still admits (None: unknown) and seconds until it resets."""
+        window = self._windows.get(budget)
+        if window is None or braze_now >= window.reset_at:
+            return None, 0.0
+        used_since = self._dispatched.get(budget, 0) - window.number
+        return window.remaining - used_since, window.reset_at - braze_now
+
+    def window_allowance(self, budget: str) -> int | None:
+        """How many more requests the current window admits, counting those in flight (None: unknown)."""
+        with self._lock:
+            free, _ = self._free_in_window(budget, self._braze_now())
+        return None if free is None else max(0, free)
+
+    def acquire(self, budget: str, *, deadline: float | None = None) -> Ticket:
+        """Wait for this request's slot in ``budget``.
+
+        :param deadline: the latest monotonic time the request may be sent.
+        :raises RateLimitWaitTooLongError: when the budget stays paused past ``deadline`` (nothing is reserved).
+        """
         with self._lock:
             now = self._clock()
             start = max(now, self._blocked_until.get(budget, 0.0))
+            free, resets_in = self._free_in_window(budget, self._braze_now())
+            if free is not None and free <= 0:
+                start = max(start, now + resets_in + RESET_MARGIN_SECONDS)
             interval = self._intervals.get(budget)
             if interval is not None:
                 start = max(start, self._next_slot.get(budget, 0.0))
+            if deadline is not None and start > deadline:
+                raise RateLimitWaitTooLongError(budget, start - now)
+            if interval is not None:
                 self._next_slot[budget] = start + interval
+            number = self._dispatched.get(budget, 0) + 1
+            self._dispatched[budget] = number
             wait = start - now
         if wait > 0:
             self._sleep(wait)
             with self._lock:
                 self.stats.paced_seconds += wait
-        return max(0.0, wait)
+        return Ticket(budget, number, max(0.0, wait))
 
-    def observe(self, budget: str, info: RateLimitInfo, *, rate_limited: bool) -> None:
-        """Feed back one response: pause ``budget`` until reset when its window is exhausted.
+    def observe(
+        self,
+        budget: str,
+        info: RateLimitInfo,
+        *,
+        rate_limited: bool,
+        ticket: Ticket | None = None,
+        sent: float | None = None,
+        received: float | None = None,
+    ) -> None:
+        """Feed back one response: track its window, pause ``budget`` until reset when it is exhausted.
 
         :param rate_limited: the response was a rate-limit 429.
+        :param ticket: the request's ticket from :meth:`acquire` (which dispatch the headers describe).
+        :param sent: local epoch time the request was sent (with ``received``: for the clock skew).
+        :param received: local epoch time the answer arrived.
         """
-        exhausted = rate_limited or (info.remaining is not None and info.remaining <= 0)
-        if not exhausted or info.reset_at is None:
-            if rate_limited:
-                with self._lock:
-                    self.stats.throttled_responses += 1
-            return
-        seconds = max(0.0, info.reset_at - time.time()) + random.uniform(0.0, 0.05)
+        if info.server_date is not None and sent is not None and received is not None:
+            self.skew.observe(info.server_date, sent, received)
         with self._lock:
             if rate_limited:
                 self.stats.throttled_responses += 1
+            if info.reset_at is None:
+                return
+            braze_now = self._braze_now()
+            if info.remaining is not None and info.reset_at > braze_now:
+                number = ticket.number if ticket is not None else self._dispatched.get(budget, 0)
+                self._track_window(budget, _Window(info.reset_at, info.remaining, number))
+            exhausted = rate_limited or (info.remaining is not None and info.remaining <= 0)
+            if not exhausted:
+                return
+            seconds = max(0.0, info.reset_at - braze_now) + RESET_MARGIN_SECONDS + random.uniform(0.0, 0.03)
             until = self._clock() + seconds
             if until > self._blocked_until.get(budget, 0.0):
                 self._blocked_until[budget] = until
                 self.stats.blocked_seconds += seconds
+
+    def _track_window(self, budget: str, seen: _Window) -> None:
+        current = self._windows.get(budget)
+        if current is None or seen.reset_at > current.reset_at:
+            self._windows[budget] = seen
+            return
+        if seen.reset_at < current.reset_at:
+            return  # a late answer from a window that has closed
+        # Same window: keep whichever says less is left (answers arrive out of order).
+        dispatched = self._dispatched.get(budget, 0)
+        if seen.remaining - (dispatched - seen.number) < current.remaining - (dispatched - current.number):
+            self._windows[budget] = seen

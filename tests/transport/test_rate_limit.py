@@ -1,17 +1,69 @@
 from __future__ import annotations
 
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+import logging
+
+import pytest
+
+from airflow_provider_braze.transport import rate_limit
+from airflow_provider_braze.transport.rate_limit import RateLimitInfo, parse_http_date
+
+NOW = 1_795_791_000.0
 
 
 def test_headers_are_read_case_insensitively():
     lower = RateLimitInfo.from_headers(
-        {"x-ratelimit-limit": "250000", "x-ratelimit-remaining": "17", "x-ratelimit-reset": "1795791600"}
+        {"x-ratelimit-limit": "250000", "x-ratelimit-remaining": "17", "x-ratelimit-reset": "1795791600"}, now=NOW
     )
     mixed = RateLimitInfo.from_headers(
-        {"X-RateLimit-Limit": "250000", "X-RATELIMIT-REMAINING": "17", "X-Ratelimit-Reset": "1795791600"}
+        {"X-RateLimit-Limit": "250000", "X-RATELIMIT-REMAINING": "17", "X-Ratelimit-Reset": "1795791600"}, now=NOW
     )
     assert lower == mixed == RateLimitInfo(limit=250000, remaining=17, reset_at=1795791600.0)
 
 
 def test_missing_or_garbled_headers_are_none():
-    assert RateLimitInfo.from_headers({"X-RateLimit-Reset": "soon"}) == RateLimitInfo()
+    assert RateLimitInfo.from_headers({"X-RateLimit-Reset": "soon"}, now=NOW) == RateLimitInfo()
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-RateLimit-Reset", "inf"),
+        ("X-RateLimit-Reset", "nan"),
+        ("X-RateLimit-Reset", "-1"),
+        ("X-RateLimit-Reset", str(int(NOW * 1000) + 5000)),  # a millisecond epoch: years ahead
+        ("X-RateLimit-Reset", "30"),  # a relative delay, not an epoch time
+        ("X-RateLimit-Remaining", "-3"),
+        ("X-RateLimit-Remaining", "nan"),
+        ("X-RateLimit-Limit", "Infinity"),
+        ("X-RateLimit-Limit", "1e400"),
+    ],
+)
+def test_untrustworthy_values_are_ignored_with_a_warning(header, value, caplog, monkeypatch):
+    monkeypatch.setattr(rate_limit, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger=rate_limit.__name__):
+        info = RateLimitInfo.from_headers({header: value}, now=NOW)
+    assert info == RateLimitInfo()
+    assert header in caplog.text
+    assert "Ignoring" in caplog.text
+
+
+def test_a_bad_header_warns_once_not_on_every_response(caplog, monkeypatch):
+    monkeypatch.setattr(rate_limit, "_warned", set())
+    with caplog.at_level(logging.WARNING, logger=rate_limit.__name__):
+        for _ in range(50):
+            RateLimitInfo.from_headers({"X-RateLimit-Reset": "inf"}, now=NOW)
+    assert caplog.text.count("Ignoring") == 1
+
+
+def test_reset_is_judged_against_braze_date_not_the_local_clock():
+    # Braze's clock is an hour and a half ahead of ours: its Reset is valid on its own clock.
+    headers = {"Date": "Sat, 28 Nov 2026 12:00:00 GMT", "X-RateLimit-Reset": str(1795867200 + 60)}
+    info = RateLimitInfo.from_headers(headers, now=1795867200 - 5400)
+    assert info.server_date == 1795867200.0
+    assert info.reset_at == 1795867260.0
+
+
+def test_http_dates():
+    assert parse_http_date("Sat, 28 Nov 2026 12:00:00 GMT") == 1795867200.0
+    assert parse_http_date("yesterday") is None
+    assert parse_http_date(None) is None

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter
+from airflow_provider_braze.transport.rate_limiter import ClockSkew, RateLimiter, RateLimitWaitTooLongError
+
+WALL = 1_795_867_200.0
 
 
 class FakeClock:
+    """Monotonic and wall clocks that move together, and only when slept."""
+
     def __init__(self) -> None:
         self.now = 100.0
         self.slept: list[float] = []
@@ -16,14 +18,21 @@ class FakeClock:
     def __call__(self) -> float:
         return self.now
 
+    def wall(self) -> float:
+        return WALL + self.now
+
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
 
 
-def test_requests_are_spaced_evenly_at_the_budget_rate():
+def limiter_with(rates: dict[str, float]) -> tuple[RateLimiter, FakeClock]:
     clock = FakeClock()
-    limiter = RateLimiter({"shared": 10.0}, clock=clock, sleep=clock.sleep)
+    return RateLimiter(rates, clock=clock, sleep=clock.sleep, wall=clock.wall), clock
+
+
+def test_requests_are_spaced_evenly_at_the_budget_rate():
+    limiter, clock = limiter_with({"shared": 10.0})
     for _ in range(5):
         limiter.acquire("shared")
     assert clock.now - 100.0 == pytest.approx(0.4)  # 5 requests at 10/s: 0, .1, .2, .3, .4
@@ -31,25 +40,87 @@ def test_requests_are_spaced_evenly_at_the_budget_rate():
 
 
 def test_unpaced_budgets_do_not_wait():
-    clock = FakeClock()
-    limiter = RateLimiter({"shared": 10.0}, clock=clock, sleep=clock.sleep)
-    assert [limiter.acquire("send_id") for _ in range(3)] == [0.0, 0.0, 0.0]
+    limiter, _ = limiter_with({"shared": 10.0})
+    assert [limiter.acquire("send_id").waited for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert [limiter.acquire("send_id").number for _ in range(2)] == [4, 5]
 
 
 def test_an_exhausted_window_or_a_429_pauses_the_budget_until_reset():
-    clock = FakeClock()
-    limiter = RateLimiter({"shared": 1000.0}, clock=clock, sleep=clock.sleep)
-    limiter.observe("shared", RateLimitInfo(limit=70, remaining=0, reset_at=time.time() + 2.0), rate_limited=False)
-    waited = limiter.acquire("shared")
-    assert 1.9 <= waited <= 2.1
-    limiter.observe("broadcast", RateLimitInfo(limit=250, remaining=0, reset_at=time.time() + 1.0), rate_limited=True)
+    limiter, clock = limiter_with({"shared": 1000.0})
+    limiter.observe("shared", RateLimitInfo(limit=70, remaining=0, reset_at=clock.wall() + 2.0), rate_limited=False)
+    assert 1.9 <= limiter.acquire("shared").waited <= 2.1
+    limiter.observe("broadcast", RateLimitInfo(limit=250, remaining=0, reset_at=clock.wall() + 1.0), rate_limited=True)
     assert limiter.stats.throttled_responses == 1
-    assert limiter.acquire("broadcast") >= 0.9
-    assert limiter.acquire("shared") < 0.01  # budgets are separate
+    assert limiter.acquire("broadcast").waited >= 0.9
+    assert limiter.acquire("shared").waited < 0.01  # budgets are separate
 
 
 def test_remaining_budget_does_not_pause():
-    clock = FakeClock()
-    limiter = RateLimiter({}, clock=clock, sleep=clock.sleep)
-    limiter.observe("shared", RateLimitInfo(limit=70, remaining=5, reset_at=time.time() + 30), rate_limited=False)
-    assert limiter.acquire("shared") == 0.0
+    limiter, clock = limiter_with({})
+    limiter.observe("shared", RateLimitInfo(limit=70, remaining=5, reset_at=clock.wall() + 30), rate_limited=False)
+    assert limiter.acquire("shared").waited == 0.0
+
+
+def test_requests_in_flight_count_against_the_window_remaining():
+    limiter, clock = limiter_with({})
+    first = limiter.acquire("shared")
+    for _ in range(3):  # dispatched while the first was in flight
+        limiter.acquire("shared")
+    # The first request's answer: 5 were left when Braze counted it, so 2 are left now.
+    limiter.observe(
+        "shared", RateLimitInfo(limit=70, remaining=5, reset_at=clock.wall() + 10), rate_limited=False, ticket=first
+    )
+    assert limiter.window_allowance("shared") == 2
+    assert limiter.acquire("shared").waited == 0.0
+    assert limiter.acquire("shared").waited == 0.0
+    assert limiter.window_allowance("shared") == 0
+    waited = limiter.acquire("shared").waited  # the window is used up: wait for its reset
+    assert 10.0 <= waited <= 10.1
+    assert limiter.window_allowance("shared") is None  # a new window: nothing known yet
+
+
+def test_a_late_answer_does_not_reopen_a_window():
+    limiter, clock = limiter_with({})
+    tickets = [limiter.acquire("shared") for _ in range(4)]
+    reset = clock.wall() + 10
+    limiter.observe(
+        "shared", RateLimitInfo(limit=9, remaining=3, reset_at=reset), rate_limited=False, ticket=tickets[3]
+    )
+    # An older answer arriving later says more was left: the newer count stands.
+    limiter.observe(
+        "shared", RateLimitInfo(limit=9, remaining=6, reset_at=reset), rate_limited=False, ticket=tickets[0]
+    )
+    assert limiter.window_allowance("shared") == 3
+
+
+def test_a_pause_beyond_the_request_deadline_is_refused_without_sleeping():
+    limiter, clock = limiter_with({"shared": 1000.0})
+    limiter.observe("shared", RateLimitInfo(limit=70, remaining=0, reset_at=clock.wall() + 3000), rate_limited=True)
+    with pytest.raises(RateLimitWaitTooLongError, match="paused for 30"):
+        limiter.acquire("shared", deadline=clock.now + 300)
+    assert clock.slept == []
+    assert limiter.acquire("broadcast", deadline=clock.now + 300).waited == 0.0
+
+
+def test_the_pause_until_reset_uses_braze_clock_from_the_date_header():
+    limiter, clock = limiter_with({})
+    braze_now = clock.wall() + 30.0  # Braze's clock runs 30 s ahead of ours
+    info = RateLimitInfo(limit=70, remaining=0, reset_at=braze_now + 2.0, server_date=braze_now)
+    limiter.observe("shared", info, rate_limited=True, sent=clock.wall() - 0.05, received=clock.wall())
+    waited = limiter.acquire("shared").waited
+    assert 2.0 <= waited <= 3.1  # not 32 s: Reset is read on Braze's clock
+
+
+def test_clock_skew_bounds_narrow_and_default_to_no_skew():
+    skew = ClockSkew()
+    assert skew.offset == 0.0
+    skew.observe(server_date=1000.0, sent=999.6, received=999.9)  # offset in [0.1, 1.4)
+    assert skew.offset == pytest.approx(0.1)
+    skew.observe(server_date=1000.0, sent=1000.2, received=1000.3)  # offset in [-0.3, 0.8)
+    assert skew.offset == pytest.approx(0.1)
+    unskewed = ClockSkew()
+    unskewed.observe(server_date=1000.0, sent=1000.2, received=1000.3)
+    assert unskewed.offset == 0.0
+    behind = ClockSkew()
+    behind.observe(server_date=940.0, sent=1000.0, received=1000.1)  # Braze a minute behind
+    assert -60.1 <= behind.offset <= -59.0
