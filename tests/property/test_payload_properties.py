@@ -11,8 +11,8 @@ the sandbox (real HTTP):
 4. planning the bodies the client sends again yields the same bodies (normalisation is idempotent).
 
 Seeded (``derandomize``): the same cases on every run. ``BRAZE_HYPOTHESIS_EXAMPLES`` sets the
-examples per endpoint (default 300: 1,800 mutated cases plus 222 valid ones). The sandbox validates with the client's own
-rule module today, so property 3 partly compares the module with itself; the table of Braze's
+examples per endpoint (default 300: 1,800 mutated cases plus 222 valid ones). The sandbox validates
+with the client's own rule module today, so property 3 partly compares the module with itself; the table of Braze's
 documented errors (``test_documented_errors.py``) is the independent reference until the sandbox
 has its own rules.
 """
