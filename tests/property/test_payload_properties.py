@@ -199,6 +199,9 @@ def test_the_client_refuses_before_sending_what_braze_refuses(case, judge, sessi
     if judged.status_code == 400:
         assert not sent, f"the sandbox refused {judged.json()} but the client would send it ({mutations})"
     verdict_name = "accepted" if sent else "refused" if not accepted else "accepted, nothing to send"
+    if not accepted and judged.status_code != 400:  # the client is stricter: which rule (no data)
+        assert isinstance(verdict, BrazeValidationError)
+        verdict_name += f" ({verdict.rule.split(':')[0][:50]})"
     TALLY[(case.name, f"client {verdict_name}, sandbox {judged.status_code}")] += 1
 
 
