@@ -201,8 +201,8 @@ def check_recipient(recipient: Any, field: str, properties_field: str | None) ->
         if not isinstance(prioritization, list) or not prioritization:
             raise PayloadRuleError(f"{field}.prioritization", "is required (a non-empty array) with email")
     if "prioritization" in recipient:
-        if identifier != "email":
-            raise PayloadRuleError(f"{field}.prioritization", "is used only with email")
+        if not isinstance(recipient["prioritization"], list):
+            raise PayloadRuleError(f"{field}.prioritization", "must be an array of strings")
         for index, rule in enumerate(recipient["prioritization"]):
             if not isinstance(rule, str) or not rule:
                 raise PayloadRuleError(f"{field}.prioritization[{index}]", "must be a non-empty string")

@@ -29,10 +29,10 @@ def parse_rendered(value: Any, field: str, *, kinds: tuple[type, ...] = (dict, l
             return None
         try:
             result = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             try:
                 result = ast.literal_eval(text)
-            except (ValueError, SyntaxError):
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 raise PayloadRuleError(
                     field, "is a string that is not JSON: give a native object, JSON, or a .json template file"
                 ) from None

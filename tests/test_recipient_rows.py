@@ -9,7 +9,13 @@ from decimal import Decimal
 import pytest
 
 from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.recipient_rows import identifier_key, is_row, row_to_recipient, to_json_value
+from airflow_provider_braze.recipient_rows import (
+    identifier_key,
+    is_row,
+    recipient_from_dict,
+    row_to_recipient,
+    to_json_value,
+)
 
 
 def test_identifier_and_other_columns_become_properties():
@@ -70,3 +76,40 @@ def test_rows_are_told_apart_from_recipient_objects():
     assert is_row({"user_alias_name": "n", "user_alias_label": "l"})
     assert not is_row({"external_user_id": "u", "trigger_properties": {"sku": "x"}})
     assert identifier_key({"user_alias": {"alias_name": "n", "alias_label": "l"}}) == "user_alias:l:n"
+
+
+def test_a_dict_with_an_object_only_key_is_a_recipient_object_and_unknown_keys_are_refused():
+    recipient = {"external_user_id": "u", "trigger_properties": {"sku": "A"}, "email": None}
+    assert recipient_from_dict(recipient, "trigger_properties") == {
+        "external_user_id": "u",
+        "trigger_properties": {"sku": "A"},
+    }
+    with pytest.raises(PayloadRuleError) as err:
+        recipient_from_dict({"user_alias": {"alias_name": "n", "alias_label": "l"}, "tier": "gold"}, "context")
+    assert err.value.field == "tier"
+    assert "put per-recipient data in context" in err.value.rule
+
+
+def test_a_row_with_a_key_like_a_misspelt_recipient_key_is_ambiguous():
+    for key in ("trigger_propertes", "externl_user_id", "send_to_existing_onyl", "Attribute"):
+        with pytest.raises(PayloadRuleError, match="is ambiguous") as err:
+            recipient_from_dict({"external_user_id": "u", key: 1}, "trigger_properties")
+        assert err.value.field == key
+    # ordinary column names stay personalisation
+    row = {"external_user_id": "u", "plan": "pro", "first_name": "Ada", "score": 3}
+    assert recipient_from_dict(row, "trigger_properties")["trigger_properties"] == {
+        "plan": "pro",
+        "first_name": "Ada",
+        "score": 3,
+    }
+
+
+def test_property_names_keep_their_case_and_reserved_columns_match_in_any_case():
+    row = {"External_User_Id": "u1", "cartValue": 3, "SKU": "A1", "ATTRIBUTES": '{"tier": "gold"}'}
+    assert row_to_recipient(row, "context") == {
+        "external_user_id": "u1",
+        "attributes": {"tier": "gold"},
+        "context": {"cartValue": 3, "SKU": "A1"},
+    }
+    with pytest.raises(PayloadRuleError, match="given twice"):
+        row_to_recipient({"email": "a@example.com", "EMAIL": "b@example.com"}, "context")
