@@ -113,3 +113,16 @@ def test_property_names_keep_their_case_and_reserved_columns_match_in_any_case()
     }
     with pytest.raises(PayloadRuleError, match="given twice"):
         row_to_recipient({"email": "a@example.com", "EMAIL": "b@example.com"}, "context")
+
+
+def test_the_duplicate_finder_grows_and_finds_every_repeat_with_its_first_row():
+    from airflow_provider_braze.recipient_spool import DuplicateFinder
+
+    finder = DuplicateFinder(capacity=4)  # grows many times
+    for i in range(5000):
+        assert finder.duplicate({"external_user_id": f"u{i}"}, i + 1) is None
+    for i in (0, 1234, 4999):
+        fingerprint = finder.duplicate({"external_user_id": f"u{i}"}, 9999)
+        assert fingerprint is not None
+        assert finder.first_row(fingerprint) == i + 1
+    assert len(finder._keys) * 4 < 5000 * 16  # flat arrays: a few bytes per recipient, no objects
