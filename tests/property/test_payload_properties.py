@@ -12,8 +12,8 @@ the sandbox (real HTTP):
 
 Seeded (``derandomize``): the same cases on every run. ``BRAZE_HYPOTHESIS_EXAMPLES`` sets the
 examples per endpoint (default 300: 1,800 mutated cases plus 222 valid ones). The sandbox validates
-with the client's own rule module today, so property 3 partly compares the module with itself; the table of Braze's
-documented errors (``test_documented_errors.py``) is the independent reference until the sandbox
+with the client's own rule module today, so property 3 partly compares the module with itself; the
+table of Braze's documented errors (``test_documented_errors.py``) is the independent reference until the sandbox
 has its own rules.
 """
 
