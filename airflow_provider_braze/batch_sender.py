@@ -227,10 +227,12 @@ def _send_one(
             ledger.release(request.number)
             raise _StoppedError()
     try:
-        return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body)
+        return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body, cancel=stop)
     except BrazeError as error:
         if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
-            return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body, retry_unknown_outcome=True)
+            return hook.request(
+                plan.endpoint.method, plan.endpoint.path, json=request.body, retry_unknown_outcome=True, cancel=stop
+            )
         raise
 
 

@@ -242,6 +242,7 @@ class BrazeHook(HttpHook):
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
     ) -> BrazeResponse:
         """Send one request to Braze with the retry policy and rate limiting, and parse the answer.
 
@@ -250,6 +251,7 @@ class BrazeHook(HttpHook):
         :param json: the JSON body of a POST.
         :param params: query parameters of a GET.
         :param retry_unknown_outcome: override the connection's ``retry_unknown_outcome`` for this request.
+        :param cancel: once set (the task is stopping), no further attempt is made: the last error is raised.
         :return: the parsed answer (202 ``queued`` and partial successes included).
         :raises BrazeAPIError: on an error status (a subclass per status family).
         :raises BrazeUnknownOutcomeError: when the request was sent but its outcome is unknown.
@@ -356,7 +358,11 @@ class BrazeHook(HttpHook):
                 _short_reason(error),
                 delay,
             )
-            time.sleep(delay)
+            if cancel is not None:
+                if cancel.wait(delay):
+                    raise error
+            else:
+                time.sleep(delay)
 
     def _paused_too_long(
         self, method: str, endpoint: str, wait: RateLimitWaitTooLongError, attempts: int
