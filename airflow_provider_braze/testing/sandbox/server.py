@@ -208,7 +208,7 @@ class BrazeSandbox:
         self.cdi = CDIAPI()
         self._faults: list[Fault] = []
         self._scoped: list[list[Any]] = []  # [fault, matching requests seen]
-        self._fired: list[str] = []
+        self._fired: list[tuple[str, float]] = []
         self._random = random.Random(self.config.seed)
         self._host = host
         self._main = SandboxPort(self, host, port)
@@ -308,7 +308,16 @@ class BrazeSandbox:
     def fired(self) -> list[str]:
         """The labels (or kinds) of the faults that struck, in order."""
         with self.lock:
-            return list(self._fired)
+            return [label for label, _ in self._fired]
+
+    @property
+    def fired_at(self) -> dict[str, float]:
+        """When each labelled fault struck (epoch seconds; the first time, for repeated labels)."""
+        with self.lock:
+            when: dict[str, float] = {}
+            for label, at in self._fired:
+                when.setdefault(label, at)
+            return when
 
     def rate_limit_burst(self, count: int, reset_in: float = 1.0) -> None:
         """Answer the next ``count`` API requests with 429, resetting ``reset_in`` seconds ahead."""
@@ -438,7 +447,7 @@ class BrazeSandbox:
     def _next_fault(self, payload: Mapping[str, Any]) -> Fault | None:
         fault = self._pick_fault(payload)
         if fault is not None:
-            self._fired.append(fault.label or fault.kind)
+            self._fired.append((fault.label or fault.kind, time.time()))
         return fault
 
     def _pick_fault(self, payload: Mapping[str, Any]) -> Fault | None:
