@@ -18,8 +18,10 @@ except ImportError:  # Airflow 2
 CELLS = os.environ.get("BRAZE_FAULT_MATRIX_CELLS")
 
 if CELLS:
-    from tests.faults.cell_operator import FaultCellOperator
+    from tests.faults.cell_operator import FaultCellOperator, survive_task_timeouts_in_airflow2_dag_test
     from tests.faults.matrix import EXECUTION_TIMEOUT
+
+    survive_task_timeouts_in_airflow2_dag_test()
 
     with DAG(dag_id="braze_fault_matrix", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as dag:
         for cell in json.loads(Path(CELLS).read_text()):
