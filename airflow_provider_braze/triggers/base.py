@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections.abc import Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger
@@ -51,18 +52,20 @@ class PatientWait:
 
     :param poll_interval: the normal pause between polls; the first retry waits this long (at most
         30 s), each further one twice as long, up to :data:`MAX_BACKOFF_SECONDS`.
-    :param deadline: epoch seconds when the wait ends (None: no deadline).
+    :param deadline: when the wait ends, on ``clock`` (None: no deadline).
+    :param clock: the clock of ``deadline`` (default: epoch seconds, as triggers keep it).
     """
 
-    def __init__(self, poll_interval: float, deadline: float | None) -> None:
+    def __init__(self, poll_interval: float, deadline: float | None, clock: Callable[[], float] = time.time) -> None:
         self.poll_interval = max(0.0, float(poll_interval))
         self.deadline = deadline
+        self.clock = clock
         self.failures = 0
         self.last_error: str | None = None
 
     def time_left(self) -> float | None:
         """Seconds until the deadline (None without one)."""
-        return None if self.deadline is None else self.deadline - time.time()
+        return None if self.deadline is None else self.deadline - self.clock()
 
     def succeeded(self) -> None:
         """A read worked: the next failure starts the backoff afresh."""
