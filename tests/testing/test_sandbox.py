@@ -337,9 +337,27 @@ def test_permissions_give_403_access_denied(braze_sandbox):
 def test_send_ids_are_limited_to_100_a_day(braze_sandbox, post):
     for i in range(100):
         assert post("/sends/id/create", {"campaign_id": "c", "send_id": f"s{i}"}).status_code == 201
-    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s5"}).status_code == 201  # existing pair
-    over = post("/sends/id/create", {"campaign_id": "c", "send_id": "s100"})
-    assert over.status_code == 429
+    # Braze: each combination created counts, one created before included.
+    again = post("/sends/id/create", {"campaign_id": "c", "send_id": "s5"})
+    assert again.status_code == 429
+
+
+def test_a_send_id_created_again_counts_toward_the_daily_limit(braze_sandbox, post):
+    braze_sandbox.configure(send_ids_per_day=2)
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 201
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 201
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/messages/send", "/messages/schedule/create"])
+def test_a_send_id_without_campaign_id_is_refused(braze_sandbox, post, path):
+    body = {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "s"}
+    if path.endswith("create"):
+        body["schedule"] = {"time": (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    response = post(path, body)
+    assert response.status_code == 400
+    assert "send_id: needs campaign_id" in " ".join(response.json()["errors"])
+    assert braze_sandbox.delivery_counts() == {}
 
 
 def test_broadcast_sends_draw_on_the_per_minute_budget(braze_sandbox, post):
