@@ -44,4 +44,3 @@ def test_a_send_id_without_campaign_id_is_refused_before_sending(sandbox, operat
     assert err.value.field == "send_id"
     assert "needs campaign_id" in err.value.rule
     assert sandbox.requests == []
-
