@@ -317,3 +317,24 @@ def test_the_trigger_honours_its_deadline_while_errors_persist(braze_sandbox, mo
     assert event.payload["status"] == "timeout"
     assert "503" in event.payload["message"]
     assert time.monotonic() - started < 2.5
+
+
+def test_a_poke_that_meets_a_transient_error_pokes_again(braze_sandbox, monkeypatch):
+    from airflow_provider_braze.testing.sandbox import Fault
+
+    for name, value in braze_sandbox.airflow_env(extra={"max_retries": 0}).items():
+        monkeypatch.setenv(name, value)
+    braze_sandbox.add_broadcast(broadcast_id="b1", name="B", next_send_time=_soon(3600))
+    braze_sandbox.inject(Fault(status=503))
+    sensor = BrazeScheduledBroadcastSensor(task_id="s", broadcast_id="b1")
+    assert sensor.poke({}) is False
+    assert sensor.poke({}).is_done
+
+
+def test_a_poke_with_a_bad_key_fails_at_once(braze_sandbox, monkeypatch):
+    from airflow_provider_braze.exceptions import BrazeAuthenticationError
+
+    for name, value in braze_sandbox.airflow_env(api_key="wrong").items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(BrazeAuthenticationError):
+        BrazeScheduledBroadcastSensor(task_id="s", broadcast_id="b1").poke({})
