@@ -203,8 +203,10 @@ def resolve_rest_endpoint(host: str | None, *, port: int | None = None) -> str:
     return f"https://{netloc}{path}"
 
 
-#: Dashboard paths of campaigns and Canvases. Braze does not document deep-link formats; these
-#: follow the dashboard's current navigation (Messaging > Campaigns / Canvas).
+#: Dashboard paths of campaigns, Canvases and CDI integrations. Best effort: Braze documents no
+#: dashboard deep links; these follow the dashboard's current navigation and may change. Braze's
+#: documented route to a campaign by API id is the Campaigns page's search filter ``api_id:<id>``
+#: (docs/operators.md says so next to the links).
 _DASHBOARD_PATHS = {
     "campaign": "/engagement/campaigns/{id}",
     "canvas": "/engagement/canvas/{id}",
@@ -213,7 +215,8 @@ _DASHBOARD_PATHS = {
 
 
 def dashboard_link(base_url: str, kind: str, object_id: str) -> str:
-    """The dashboard page of a campaign or Canvas on the instance serving ``base_url``.
+    """The dashboard page of a campaign or Canvas on the instance serving ``base_url`` (best effort:
+    Braze documents no deep links, see ``_DASHBOARD_PATHS``).
 
     For a REST endpoint of no known instance (the sandbox, a proxy) the link points at that host.
 

@@ -81,3 +81,14 @@ def test_every_instance_round_trips_by_name_and_url():
         assert resolve_rest_endpoint(instance.name) == instance.rest_url
         assert instance_for_url(instance.rest_url) is instance
         assert instance.rest_url.endswith(".braze.eu") == instance.name.startswith("EU-")
+
+
+def test_the_docs_call_dashboard_links_best_effort_and_give_the_documented_search():
+    """Issue 15 item 11: Braze documents no dashboard deep links; it documents the Campaigns page
+    search filter ``api_id:<id>``. The operator docs must say the link is best effort and name it."""
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "operators.md").read_text(encoding="utf-8")
+    links = docs[docs.index("Extra links:") :].split("\n\n", 1)[0]
+    assert "best effort" in links
+    assert "api_id:<campaign id>" in links

@@ -386,7 +386,7 @@ class BrazeHook(HttpHook):
                 endpoint,
                 result.status,
             )
-        if result.queued:
+        if result.queued and ep.match(endpoint.split("?", 1)[0]) not in ep.CDI_ENDPOINTS:  # CDI's 202 is success
             self.log.warning(
                 "Braze queued %s %s (HTTP 202): it was accepted and will be processed later", method, endpoint
             )

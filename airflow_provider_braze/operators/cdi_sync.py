@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
 
-from airflow_provider_braze.cdi_runs import FoundRun, find_run, newest_run, parse_http_date, status_of
+from airflow_provider_braze.cdi_runs import (
+    MAX_STATUS_PAGES,
+    FoundRun,
+    find_run,
+    newest_run,
+    next_cursor,
+    pages_suffice,
+    parse_http_date,
+    status_of,
+    unknown_status_message,
+)
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError
 from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
@@ -19,6 +29,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
     from airflow_provider_braze.hooks.braze import BrazeHook
+    from airflow_provider_braze.triggers.base import PatientWait
 
 ON_PARTIAL = ("fail", "warn")
 IF_RUNNING = ("wait_then_trigger", "fail", "attach")
@@ -35,8 +46,16 @@ class BrazeCDISyncOperator(BaseOperator):
 
     Braze returns no run id, so the run is matched on Braze's own clock: the newest run visible before
     triggering is noted, and the operator waits for the first run that started after it and not
-    before Braze's 202 answer (its ``Date`` header). Which run was matched, and why, is logged and
-    returned. The worker's clock is never compared with Braze's, so clock skew cannot match a stale run.
+    before Braze's 202 answer (its ``Date`` header) minus the trigger request's measured round trip.
+    Runs are read across every ``job_sync_status`` page (10 a page, order undocumented). Which run
+    was matched, and why, is logged and returned. The worker's clock is never compared with Braze's,
+    so clock skew cannot match a stale run. A failed status read (5xx, 429, dropped connection) is
+    retried with backoff until ``timeout``; a ``job_status`` Braze does not document fails the task
+    naming it.
+
+    The result says ``"triggered": true`` when this task started the run and ``false`` when it
+    attached to a run already in progress (``if_running="attach"``); with
+    ``wait_for_completion=False`` its ``status`` is ``"triggered"`` or ``"attached"``.
 
     Braze offers no way to cancel a CDI run: killing the task stops the wait, not the sync.
 
@@ -118,18 +137,67 @@ class BrazeCDISyncOperator(BaseOperator):
         self.log.info("Integration %r is %s", self.integration_name, integration_id)
         return integration_id
 
-    def _runs(self, integration_id: str) -> list[dict[str, Any]]:
-        return list(self.hook.get_cdi_job_sync_status(integration_id=integration_id).get("results") or [])
+    def _runs(self, integration_id: str, newer_than: str | None = None) -> list[dict[str, Any]]:
+        """The integration's runs across ``job_sync_status`` pages (their order is not documented):
+        every page, unless the pages are seen to be newest-first and reach back to ``newer_than``."""
+        runs: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_STATUS_PAGES):
+            response = self.hook.get_cdi_job_sync_status(integration_id=integration_id, cursor=cursor)
+            runs.extend(response.get("results") or [])
+            cursor = next_cursor(response.links)
+            if cursor is None or pages_suffice(runs, newer_than):
+                return runs
+        self.log.warning(
+            "Read %d pages of runs of integration %s and stopped; the run waited for may be further on",
+            MAX_STATUS_PAGES,
+            integration_id,
+        )
+        return runs
 
-    def trigger(self, integration_id: str, deadline: float) -> dict[str, str | None]:
-        """Trigger the sync (handling a run in progress by ``if_running``); returns the matching keys."""
+    def _read_runs(
+        self, integration_id: str, patience: PatientWait, newer_than: str | None = None
+    ) -> list[dict[str, Any]]:
+        """:meth:`_runs`, retrying transient errors (5xx, 429, dropped connections) with backoff until
+        the deadline: one failed read does not end a long wait."""
         while True:
-            baseline_run = newest_run(self._runs(integration_id))
+            try:
+                runs = self._runs(integration_id, newer_than)
+            except Exception as err:
+                delay = patience.backoff(err)
+                if delay is None:
+                    raise
+                self.log.warning("Reading the CDI runs failed (%s); retrying in %.1f s", patience.last_error, delay)
+                time.sleep(delay)
+                continue
+            patience.succeeded()
+            return runs
+
+    def _pause(self, patience: PatientWait, what: str) -> None:
+        """Sleep one poll interval, cut at the deadline; fail once the deadline has passed."""
+        pause = patience.sleep_for()
+        if pause is None:
+            raise AirflowException(f"Timed out after {self.timeout:.0f} s {what}")
+        time.sleep(pause)
+
+    def trigger(self, integration_id: str, deadline: float) -> dict[str, Any]:
+        """Trigger the sync (handling a run in progress by ``if_running``); returns the matching keys."""
+        from airflow_provider_braze.triggers.base import PatientWait
+
+        patience = PatientWait(self.poll_interval, deadline, clock=time.monotonic)
+        while True:
+            if time.monotonic() >= deadline:
+                raise AirflowException(
+                    f"Timed out after {self.timeout:.0f} s before a sync of integration {integration_id} could start"
+                )
+            baseline_run = newest_run(self._read_runs(integration_id, patience))
             baseline = baseline_run.get("sync_start_time") if baseline_run else None
+            sent_at = time.monotonic()
             try:
                 response = self.hook.trigger_cdi_sync(integration_id=integration_id)
             except BrazeCDIJobInProgressError:
-                running = newest_run(r for r in self._runs(integration_id) if status_of(r) == "running")
+                runs = self._read_runs(integration_id, patience)
+                running = newest_run(r for r in runs if status_of(r) == "running")
                 started = running.get("sync_start_time") if running else None
                 if self.if_running == "fail":
                     raise AirflowException(
@@ -138,46 +206,64 @@ class BrazeCDISyncOperator(BaseOperator):
                     ) from None
                 if self.if_running == "attach" and started:
                     self.log.info("A sync is already running (started %s): attaching to it", started)
-                    return {"baseline": None, "triggered_at": None, "attach_start": started}
+                    return {"baseline": None, "triggered_at": None, "attach_start": started, "round_trip_seconds": None}
                 self.log.info("A sync is already running (started %s): waiting for it, then triggering", started)
-                self._wait_until_idle(integration_id, deadline)
+                self._wait_until_idle(integration_id, patience)
                 continue
+            round_trip = time.monotonic() - sent_at
             triggered = parse_http_date(response.date)
             self.log.info(
-                "Triggered a sync of integration %s (Braze answered %s); newest earlier run started %s",
+                "Braze started a sync of integration %s (HTTP %d at %s, %.3f s round trip); newest earlier run "
+                "started %s",
                 integration_id,
+                response.status,
                 response.date,
+                round_trip,
                 baseline,
             )
             return {
                 "baseline": baseline,
                 "triggered_at": triggered.isoformat() if triggered else None,
                 "attach_start": None,
+                "round_trip_seconds": round(round_trip, 3),
             }
 
-    def _wait_until_idle(self, integration_id: str, deadline: float) -> None:
-        while any(status_of(r) == "running" for r in self._runs(integration_id)):
-            if time.monotonic() + self.poll_interval > deadline:
-                raise AirflowException(f"Timed out waiting for the running sync of integration {integration_id}")
-            time.sleep(self.poll_interval)
-
-    def wait(self, integration_id: str, keys: dict[str, str | None], deadline: float) -> FoundRun:
-        """Poll until the matched run is terminal (synchronously)."""
+    def _wait_until_idle(self, integration_id: str, patience: PatientWait) -> None:
+        """Wait at least one poll interval, then until no run shows as running (never spinning: Braze
+        said a job is in progress even when no page shows it yet)."""
         while True:
-            found = find_run(self._runs(integration_id), **keys)
+            self._pause(patience, f"waiting for the running sync of integration {integration_id}")
+            if not any(status_of(r) == "running" for r in self._read_runs(integration_id, patience)):
+                return
+
+    def wait(self, integration_id: str, keys: dict[str, Any], deadline: float) -> FoundRun:
+        """Poll until the matched run is terminal (synchronously)."""
+        from airflow_provider_braze.triggers.base import PatientWait
+
+        patience = PatientWait(self.poll_interval, deadline, clock=time.monotonic)
+        newer_than = keys.get("attach_start") or keys.get("baseline")
+        while True:
+            found = find_run(self._read_runs(integration_id, patience, newer_than), **keys)
             if found is not None and found.finished:
                 return found
+            if found is not None:
+                unknown = unknown_status_message(found.run)
+                if unknown:
+                    raise AirflowException(f"CDI sync of {integration_id}: {unknown}")
             if time.monotonic() + self.poll_interval > deadline:
                 seen = found.reason if found else "the triggered run never became visible"
                 raise AirflowException(f"Timed out after {self.timeout:.0f} s waiting for the CDI run: {seen}")
             time.sleep(self.poll_interval)
 
-    def finish(self, integration_id: str, run: dict[str, Any], reason: str) -> dict[str, Any]:
+    def finish(
+        self, integration_id: str, run: dict[str, Any], reason: str, *, attached: bool = False
+    ) -> dict[str, Any]:
         """Apply the status policy; return the result (XCom)."""
         status = status_of(run)
         result = {
             "integration_id": integration_id,
             "status": status,
+            "triggered": not attached,
             "sync_start_time": run.get("sync_start_time"),
             "sync_finish_time": run.get("sync_finish_time"),
             "rows_synced": run.get("rows_synced"),
@@ -192,7 +278,7 @@ class BrazeCDISyncOperator(BaseOperator):
         if status == "partial":
             self.log.warning("CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE["partial"])
         elif status != "success":
-            raise AirflowException(f"CDI sync of {integration_id} ended with an unknown status {status!r} ({counts})")
+            raise AirflowException(f"CDI sync of {integration_id}: {unknown_status_message(run)} ({counts})")
         return result
 
     # -- execution --------------------------------------------------------------------------------
@@ -203,8 +289,15 @@ class BrazeCDISyncOperator(BaseOperator):
         integration_id = self.resolve_integration_id()
         self._push_link(context, integration_id)
         keys = self.trigger(integration_id, deadline)
+        attached = keys["attach_start"] is not None
         if not self.wait_for_completion:
-            return {"integration_id": integration_id, "status": "triggered", **keys}
+            # Attaching triggers nothing: say so, rather than "triggered".
+            return {
+                "integration_id": integration_id,
+                "status": "attached" if attached else "triggered",
+                "triggered": not attached,
+                **keys,
+            }
         if self.deferrable:
             from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
 
@@ -217,14 +310,14 @@ class BrazeCDISyncOperator(BaseOperator):
                     **keys,
                 ),
                 method_name="execute_complete",
-                kwargs={"integration_id": integration_id},
+                kwargs={"integration_id": integration_id, "attached": attached},
                 timeout=timedelta(seconds=float(self.timeout)),
             )
         found = self.wait(integration_id, keys, deadline)
-        return self.finish(integration_id, found.run, found.reason)
+        return self.finish(integration_id, found.run, found.reason, attached=attached)
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, integration_id: str = ""
+        self, context: Context, event: dict[str, Any] | None = None, integration_id: str = "", attached: bool = False
     ) -> dict[str, Any]:
         """Resume after the trigger: apply the status policy to the matched run."""
         payload = event or {}
@@ -232,7 +325,7 @@ class BrazeCDISyncOperator(BaseOperator):
             raise AirflowException(
                 f"Waiting for the CDI run failed ({payload.get('status')}): {payload.get('message')}"
             )
-        return self.finish(integration_id, payload["run"], payload.get("reason", ""))
+        return self.finish(integration_id, payload["run"], payload.get("reason", ""), attached=attached)
 
     def _push_link(self, context: Context, integration_id: str) -> None:
         ti = context.get("ti") if hasattr(context, "get") else None

@@ -1,9 +1,12 @@
 """Operators that schedule messages, campaigns and Canvases for later (the ``.../schedule/create`` endpoints).
 
 Each is its immediate-send sibling plus a ``schedule``; every batch of 50 recipients becomes its own
-Braze schedule, so the result lists one ``schedule_id`` per batch (``schedule_ids``), ready for
-:class:`~airflow_provider_braze.operators.schedule_changes.BrazeUpdateScheduleOperator` and
-:class:`~airflow_provider_braze.operators.schedule_changes.BrazeDeleteScheduleOperator`.
+Braze schedule, so the result lists one ``schedule_id`` per batch (``schedule_ids``). The result also
+says what was created (``endpoint``, ``campaign_id``/``canvas_id`` and the ``schedule`` sent, flags
+included), so passing it whole to
+:class:`~airflow_provider_braze.operators.schedule_changes.BrazeUpdateScheduleOperator` or
+:class:`~airflow_provider_braze.operators.schedule_changes.BrazeDeleteScheduleOperator` reaches the
+right endpoint and keeps the delivery semantics.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.batch_sender import SendOutcome
 from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator
 from airflow_provider_braze.operators.trigger import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
 from airflow_provider_braze.schedules import build_schedule
@@ -28,16 +32,32 @@ class _ScheduleArgs:
     at_optimal_time: Any
     flag_arg: Any
     json_arg: Any
+    hook: Any
+    #: The owner field the create body carries (``campaign_id``/``canvas_id``), if any.
+    owner_field: str | None = None
+    _sent_schedule: dict[str, Any] | None = None
 
     def rendered_schedule(self) -> dict[str, Any]:
         value = self.schedule
         if isinstance(value, str) and value.strip().startswith("{"):
             value = self.json_arg(value, "schedule", (dict,))
-        return build_schedule(
+        schedule = build_schedule(
             value,
             in_local_time=self.flag_arg(self.in_local_time, "in_local_time"),
             at_optimal_time=self.flag_arg(self.at_optimal_time, "at_optimal_time"),
         )
+        self._sent_schedule = schedule
+        return schedule
+
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """The send result plus what an update or delete needs: the owner id and the schedule sent."""
+        result = outcome.to_result(self.hook)
+        owner = getattr(self, self.owner_field, None) if self.owner_field else None
+        if owner:
+            result[self.owner_field] = owner  # type: ignore[index]
+        if self._sent_schedule is not None:
+            result["schedule"] = dict(self._sent_schedule)
+        return result
 
 
 class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
@@ -45,7 +65,8 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
 
     Takes every argument of :class:`~airflow_provider_braze.operators.send_message.BrazeSendMessageOperator`
     (``override_messaging_limits`` is this endpoint's spelling of the frequency flag) plus the
-    schedule. Returns ``{"schedule_ids": [...], "dispatch_ids": [...], "recipients": n, ...}``.
+    schedule. Returns ``{"endpoint", "schedule_ids": [...], "schedule_id_count": n, "schedule": {...},
+    "dispatch_ids": [...], "recipients": n, ...}`` (plus ``campaign_id`` when one was given).
 
     Example:
 
@@ -60,7 +81,8 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
         )
 
     :param schedule: when to send: Braze's dict, an aware datetime or an ISO string with an offset
-        (sent in UTC); naive times are refused unless ``in_local_time``/``at_optimal_time`` is set.
+        (sent in UTC); a time string without an offset is UTC, as Braze reads it (a naive ``datetime``
+        object is refused: in Python it usually means the worker's local time).
         At most 90 days ahead, not in the past. Templated.
     :param in_local_time: deliver at that wall-clock time in each user's time zone.
     :param at_optimal_time: deliver on that date at each user's optimal time.
@@ -71,6 +93,7 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
     template_fields_renderers = {**BrazeSendMessageOperator.template_fields_renderers, "schedule": "json"}
     endpoint = ep.CREATE_MESSAGE_SCHEDULE
     frequency_flag = "override_messaging_limits"
+    owner_field = "campaign_id"
 
     def __init__(
         self,
@@ -110,6 +133,7 @@ class BrazeScheduleCampaignOperator(_ScheduleArgs, BrazeTriggerCampaignOperator)
 
     template_fields = (*BrazeTriggerCampaignOperator.template_fields, *_SCHEDULE_FIELDS)
     template_fields_renderers = {**BrazeTriggerCampaignOperator.template_fields_renderers, "schedule": "json"}
+    owner_field = "campaign_id"
 
     def __init__(
         self,
@@ -145,6 +169,7 @@ class BrazeScheduleCanvasOperator(_ScheduleArgs, BrazeTriggerCanvasOperator):
 
     template_fields = (*BrazeTriggerCanvasOperator.template_fields, *_SCHEDULE_FIELDS)
     template_fields_renderers = {**BrazeTriggerCanvasOperator.template_fields_renderers, "schedule": "json"}
+    owner_field = "canvas_id"
 
     def __init__(
         self,

@@ -1,13 +1,19 @@
 """Operators that update and delete API schedules of messages, campaigns and Canvases.
 
-Both route by what they are given: ``campaign_id`` → campaign schedule, ``canvas_id`` → Canvas
-schedule, neither → message schedule. ``schedule_id`` may be one id or the list a schedule operator
-returned (``schedule_ids`` in its XCom), so one task updates or deletes every batch's schedule.
+Both route by **what was created**: given a schedule operator's result (its XCom, e.g.
+``schedule_id=create.output``), the result's ``endpoint`` says which kind of schedule it is, and
+its ``campaign_id``/``canvas_id`` is the owner. A list of results (a mapped or sharded create) is
+flattened. Given bare ids, the kind comes from ``kind`` or, failing that, from the arguments:
+``campaign_id`` → campaign schedule, ``canvas_id`` → Canvas schedule, neither → message schedule.
+
+A result that lists fewer ids than its ``schedule_id_count`` is refused: deleting only the listed
+ids would leave the rest live while the task succeeded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +24,8 @@ from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.schedules import LOCAL_FLAGS, build_schedule
 from airflow_provider_braze.send_plan import SendPlan
 
+KINDS = ("messages", "campaign", "canvas")
+_OWNER_FIELD = {"messages": None, "campaign": "campaign_id", "canvas": "canvas_id"}
 _ROUTES = {
     "update": {
         "messages": ep.UPDATE_MESSAGE_SCHEDULE,
@@ -30,6 +38,85 @@ _ROUTES = {
         "canvas": ep.DELETE_CANVAS_SCHEDULE,
     },
 }
+#: The kind of schedule a result's ``endpoint`` names (create, update and delete results alike).
+KIND_BY_ENDPOINT = {
+    endpoint.path: kind
+    for kind, endpoints in (
+        ("messages", (ep.CREATE_MESSAGE_SCHEDULE, ep.UPDATE_MESSAGE_SCHEDULE, ep.DELETE_MESSAGE_SCHEDULE)),
+        ("campaign", (ep.CREATE_CAMPAIGN_SCHEDULE, ep.UPDATE_CAMPAIGN_SCHEDULE, ep.DELETE_CAMPAIGN_SCHEDULE)),
+        ("canvas", (ep.CREATE_CANVAS_SCHEDULE, ep.UPDATE_CANVAS_SCHEDULE, ep.DELETE_CANVAS_SCHEDULE)),
+    )
+    for endpoint in endpoints
+}
+
+
+@dataclass
+class ScheduleTargets:
+    """The schedules one update/delete task acts on, as read from ``schedule_id``.
+
+    :param ids: every schedule id, in order.
+    :param kind: the kind the given results name (None for bare ids).
+    :param owner: the campaign or Canvas id the results name (None if none).
+    :param schedule: the schedule the results were created (or last updated) with, if they say.
+    """
+
+    ids: list[str] = field(default_factory=list)
+    kind: str | None = None
+    owner: str | None = None
+    schedule: dict[str, Any] | None = None
+
+
+def _is_many(value: Any) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping))
+
+
+def _read_result(result: Mapping[str, Any], where: str, targets: ScheduleTargets) -> None:
+    """Add one schedule operator result to ``targets`` (refusing an incomplete or mixed one)."""
+    raw_ids = result.get("schedule_ids")
+    if raw_ids is None and "schedule_id" in result:
+        raw_ids = [result["schedule_id"]]
+    ids = [raw_ids] if isinstance(raw_ids, str) else list(raw_ids or [])
+    count = result.get("schedule_id_count")
+    if isinstance(count, int) and not isinstance(count, bool) and count > len(ids):
+        raise pv.PayloadRuleError(
+            where,
+            f"the result lists {len(ids)} of its {count} schedule ids (schedule_id_count), so acting on it would "
+            f"leave {count - len(ids)} schedule(s) live; pass every id (a result that lists all of them, or the "
+            "list of ids)",
+        )
+    endpoint = result.get("endpoint")
+    kind = KIND_BY_ENDPOINT.get(str(endpoint)) if endpoint else None
+    if endpoint and kind is None:
+        raise pv.PayloadRuleError(f"{where}.endpoint", f"{endpoint!r} is not a schedule endpoint")
+    if kind is not None:
+        if targets.kind is not None and targets.kind != kind:
+            raise pv.PayloadRuleError(
+                where, f"mixes {targets.kind} and {kind} schedules: update or delete each kind in its own task"
+            )
+        targets.kind = kind
+        owner_field = _OWNER_FIELD[kind]
+        owner = result.get(owner_field) if owner_field else None
+        if owner:
+            if targets.owner is not None and targets.owner != owner:
+                raise pv.PayloadRuleError(
+                    where, f"mixes schedules of {owner_field} {targets.owner!r} and {owner!r}: one owner per task"
+                )
+            targets.owner = str(owner)
+    schedule = result.get("schedule")
+    if isinstance(schedule, Mapping):
+        if targets.schedule is not None and _flags(targets.schedule) != _flags(schedule):
+            raise pv.PayloadRuleError(where, "mixes schedules with different in_local_time/at_optimal_time")
+        targets.schedule = dict(schedule)
+    targets.ids.extend(ids)
+
+
+def _flags(schedule: Mapping[str, Any] | None) -> dict[str, bool]:
+    """The delivery flags a schedule object sets (``{}`` for a plain UTC schedule)."""
+    return {flag: True for flag in LOCAL_FLAGS if schedule and schedule.get(flag)}
+
+
+def _describe(flags: Mapping[str, bool]) -> str:
+    return " and ".join(flags) if flags else "a plain UTC time"
 
 
 class _ScheduleTarget(BrazeBaseOperator):
@@ -40,41 +127,72 @@ class _ScheduleTarget(BrazeBaseOperator):
     def __init__(
         self,
         *,
-        schedule_id: str | Sequence[str] | Mapping[str, Any],
+        schedule_id: str | Sequence[Any] | Mapping[str, Any],
         campaign_id: str | None = None,
         canvas_id: str | None = None,
+        kind: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.schedule_id = schedule_id
         self.campaign_id = campaign_id
         self.canvas_id = canvas_id
+        self.kind = kind
 
-    def kind(self) -> tuple[str, dict[str, str]]:
-        """``(kind, owner field)`` from the arguments given."""
-        if self.campaign_id and self.canvas_id:
-            raise pv.PayloadRuleError("campaign_id", "give campaign_id or canvas_id, not both")
-        if self.campaign_id:
-            pv.check_required_id(self.campaign_id, "campaign_id")
-            return "campaign", {"campaign_id": self.campaign_id}
-        if self.canvas_id:
-            pv.check_required_id(self.canvas_id, "canvas_id")
-            return "canvas", {"canvas_id": self.canvas_id}
-        return "messages", {}
-
-    def schedule_ids(self) -> list[str]:
-        """One id, a list of ids, or a schedule operator's whole result (its ``schedule_ids``)."""
+    def targets(self) -> ScheduleTargets:
+        """Every schedule id given: one id, a list of ids, a schedule operator's result, or a list of
+        results (a mapped or sharded create), flattened."""
         value = self.schedule_id
         if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
             value = self.json_arg(value, "schedule_id", (list, dict))
-        if isinstance(value, Mapping):
-            value = value.get("schedule_ids") or ([value["schedule_id"]] if "schedule_id" in value else [])
-        ids = [value] if isinstance(value, str) else list(value or [])
-        if not ids:
-            raise pv.PayloadRuleError("schedule_id", "is required (one id or a list of ids)")
-        for index, schedule_id in enumerate(ids):
-            pv.check_required_id(schedule_id, f"schedule_id[{index}]" if len(ids) > 1 else "schedule_id")
-        return ids
+        targets = ScheduleTargets()
+        items: list[Any] = list(value) if _is_many(value) else [] if value is None or value == "" else [value]
+        for index, item in enumerate(items):
+            where = f"schedule_id[{index}]" if len(items) > 1 else "schedule_id"
+            if isinstance(item, Mapping):
+                _read_result(item, where, targets)
+            elif _is_many(item):
+                targets.ids.extend(item)
+            else:
+                targets.ids.append(item)
+        if not targets.ids:
+            raise pv.PayloadRuleError("schedule_id", "is required (one id, a list of ids or a schedule result)")
+        for index, schedule_id in enumerate(targets.ids):
+            pv.check_required_id(schedule_id, f"schedule_id[{index}]" if len(targets.ids) > 1 else "schedule_id")
+        return targets
+
+    def route(self, targets: ScheduleTargets) -> tuple[str, dict[str, str]]:
+        """``(kind, owner field)``: from the results given, checked against ``kind`` and the ids given."""
+        if self.campaign_id and self.canvas_id:
+            raise pv.PayloadRuleError("campaign_id", "give campaign_id or canvas_id, not both")
+        explicit = self.kind or None
+        if explicit is not None and explicit not in KINDS:
+            raise pv.PayloadRuleError("kind", f"must be one of {', '.join(KINDS)} (got {explicit!r})")
+        if explicit and targets.kind and explicit != targets.kind:
+            raise pv.PayloadRuleError(
+                "kind", f"is {explicit!r} but the schedule_id result is a {targets.kind} schedule"
+            )
+        kind = explicit or targets.kind
+        if kind is None:  # bare ids: the arguments say what they belong to
+            kind = "campaign" if self.campaign_id else "canvas" if self.canvas_id else "messages"
+        owner_field = _OWNER_FIELD[kind]
+        for name in ("campaign_id", "canvas_id"):
+            if getattr(self, name) and name != owner_field:
+                raise pv.PayloadRuleError(
+                    name, f"does not belong on a {kind} schedule's {self.action} (the schedule is a {kind} schedule)"
+                )
+        if owner_field is None:
+            return kind, {}
+        given = getattr(self, owner_field) or None
+        if given and targets.owner and str(given) != targets.owner:
+            raise pv.PayloadRuleError(
+                owner_field, f"is {given!r} but the schedule_id result was created for {targets.owner!r}"
+            )
+        owner = given or targets.owner
+        if not owner:
+            raise pv.PayloadRuleError(owner_field, f"is required to {self.action} a {kind} schedule")
+        pv.check_required_id(owner, owner_field)
+        return kind, {owner_field: str(owner)}
 
     def dashboard_target(self) -> tuple[str, str] | None:
         """The campaign's or Canvas's dashboard page."""
@@ -84,24 +202,36 @@ class _ScheduleTarget(BrazeBaseOperator):
             return ("canvas", str(self.canvas_id))
         return None
 
-    def plan_for(self, extra: dict[str, Any]) -> SendPlan:
-        kind, owner = self.kind()
-        bodies = [{**owner, "schedule_id": schedule_id, **extra} for schedule_id in self.schedule_ids()]
+    def plan_for(self, targets: ScheduleTargets, owner: dict[str, str], kind: str, extra: dict[str, Any]) -> SendPlan:
+        bodies = [{**owner, "schedule_id": schedule_id, **extra} for schedule_id in targets.ids]
+        self._planned = (targets, owner, extra)
         return SendPlan(_ROUTES[self.action][kind], fixed=bodies)
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
-        """``{"endpoint", "schedule_ids", "<action>d": n}``."""
-        ids = self.schedule_ids()
-        return {"endpoint": outcome.endpoint, "schedule_ids": ids, f"{self.action}d": outcome.batches}
+        """``{"endpoint", "schedule_ids", "schedule_id_count", "<action>d": n}`` plus the owner id (and,
+        for an update, the new ``schedule``), so the result can be passed on to a later update or delete."""
+        targets, owner, extra = self._planned
+        result: dict[str, Any] = {
+            "endpoint": outcome.endpoint,
+            "schedule_ids": list(targets.ids),
+            "schedule_id_count": len(targets.ids),
+            f"{self.action}d": outcome.batches,
+            **owner,
+        }
+        if "schedule" in extra:
+            result["schedule"] = extra["schedule"]
+        return result
 
 
 class BrazeUpdateScheduleOperator(_ScheduleTarget):
     """Replace API schedules (``POST /messages|/campaigns/trigger|/canvas/trigger /schedule/update``).
 
-    Braze replaces the **whole** schedule: an update without ``in_local_time`` turns a local-time
-    schedule into a plain UTC one, so the operator logs a warning whenever the new schedule has no
-    local/optimal-time flag. Message schedules may also update ``messages``; campaign and Canvas
-    schedules need ``schedule``.
+    Braze replaces the **whole** schedule. Given a schedule operator's result, the update keeps the
+    original's ``in_local_time``/``at_optimal_time`` unless told otherwise (pass ``in_local_time=False``
+    to turn a local-time schedule into a UTC one); a warning is logged only when the delivery
+    semantics change. Given bare ids, the original flags are unknown and the new schedule is sent as
+    given. Message schedules may also update ``messages``; campaign and Canvas schedules need
+    ``schedule``.
 
     Example:
 
@@ -109,17 +239,18 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
 
         BrazeUpdateScheduleOperator(
             task_id="push_back_one_day",
-            canvas_id="canvas-id",
-            schedule_id="{{ ti.xcom_pull('schedule_canvas')['schedule_ids'] }}",
+            schedule_id=schedule_canvas.output,
             schedule="{{ data_interval_end.add(days=2) }}",
         )
 
-    :param schedule_id: one schedule id, a list, or a schedule operator's result (templated).
-    :param campaign_id: route to the campaign schedule endpoint (templated).
-    :param canvas_id: route to the Canvas schedule endpoint (templated).
+    :param schedule_id: a schedule operator's result (routes by its ``endpoint``), a list of results,
+        one schedule id or a list of ids (templated).
+    :param kind: ``"messages"``, ``"campaign"`` or ``"canvas"``: what bare ids are (checked against a result).
+    :param campaign_id: the campaign of bare campaign schedule ids (templated).
+    :param canvas_id: the Canvas of bare Canvas schedule ids (templated).
     :param schedule: the new schedule (see ``BrazeScheduleMessageOperator``); templated.
-    :param in_local_time: deliver at the wall-clock time in each user's time zone.
-    :param at_optimal_time: deliver on that date at each user's optimal time.
+    :param in_local_time: deliver at the wall-clock time in each user's time zone (default: as created).
+    :param at_optimal_time: deliver on that date at each user's optimal time (default: as created).
     :param messages: new message objects (message schedules only; templated, ``.json`` works).
     """
 
@@ -128,6 +259,7 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
         "schedule_id",
         "campaign_id",
         "canvas_id",
+        "kind",
         "schedule",
         "in_local_time",
         "at_optimal_time",
@@ -152,20 +284,53 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
         self.at_optimal_time = at_optimal_time
         self.messages = messages
 
+    def new_schedule(self, original: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The new schedule object, keeping the original's flags where none are given."""
+        value = self.schedule
+        if isinstance(value, str) and value.strip().startswith("{"):
+            value = self.json_arg(value, "schedule", (dict,))
+        in_local_time = self.flag_arg(self.in_local_time, "in_local_time")
+        at_optimal_time = self.flag_arg(self.at_optimal_time, "at_optimal_time")
+        given_in_value = isinstance(value, Mapping) and any(value.get(flag) is not None for flag in LOCAL_FLAGS)
+        carried = _flags(original) if in_local_time is None and at_optimal_time is None and not given_in_value else {}
+        try:
+            schedule = build_schedule(
+                value,
+                in_local_time=True if carried.get("in_local_time") else in_local_time,
+                at_optimal_time=True if carried.get("at_optimal_time") else at_optimal_time,
+            )
+        except pv.PayloadRuleError as err:
+            if not carried:
+                raise
+            raise pv.PayloadRuleError(
+                err.field,
+                f"{err.rule} ({_describe(carried)} is kept from the schedule being updated; pass "
+                f"{next(iter(carried))}=False to schedule a plain UTC time instead)",
+            ) from None
+        if carried:
+            self.log.info("Keeping %s from the schedule being updated", _describe(carried))
+        if original is None:
+            self.log.info(
+                "Braze replaces the whole schedule; the original's flags are unknown (bare ids were given), so the "
+                "new one is sent as given: %s",
+                _describe(_flags(schedule)),
+            )
+        elif _flags(original) != _flags(schedule):
+            self.log.warning(
+                "Braze replaces the whole schedule: this update changes delivery from %s to %s (at %s)",
+                _describe(_flags(original)),
+                _describe(_flags(schedule)),
+                schedule["time"],
+            )
+        return schedule
+
     def build_plan(self) -> SendPlan:
         """Validate the ids and the new schedule, and route."""
-        kind, _ = self.kind()
-        self.schedule_ids()
+        targets = self.targets()
+        kind, owner = self.route(targets)
         extra: dict[str, Any] = {}
         if self.schedule is not None and self.schedule != "":
-            value = self.schedule
-            if isinstance(value, str) and value.strip().startswith("{"):
-                value = self.json_arg(value, "schedule", (dict,))
-            extra["schedule"] = build_schedule(
-                value,
-                in_local_time=self.flag_arg(self.in_local_time, "in_local_time"),
-                at_optimal_time=self.flag_arg(self.at_optimal_time, "at_optimal_time"),
-            )
+            extra["schedule"] = self.new_schedule(targets.schedule)
         messages = self.json_arg(self.messages, "messages", (dict,))
         if messages is not None:
             if kind != "messages":
@@ -176,13 +341,7 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
             raise pv.PayloadRuleError("schedule", f"is required to update a {kind} schedule")
         if not extra:
             raise pv.PayloadRuleError("schedule", "give schedule and/or messages to update")
-        if "schedule" in extra and not any(extra["schedule"].get(flag) for flag in LOCAL_FLAGS):
-            self.log.warning(
-                "Braze replaces the whole schedule: the new one has no in_local_time/at_optimal_time, so if the "
-                "original used one, it becomes a plain UTC send at %s",
-                extra["schedule"]["time"],
-            )
-        return self.plan_for(extra)
+        return self.plan_for(targets, owner, kind, extra)
 
 
 class BrazeDeleteScheduleOperator(_ScheduleTarget):
@@ -192,21 +351,28 @@ class BrazeDeleteScheduleOperator(_ScheduleTarget):
 
     .. code-block:: python
 
-        BrazeDeleteScheduleOperator(
-            task_id="cancel",
-            campaign_id="campaign-id",
-            schedule_id="{{ ti.xcom_pull('schedule_campaign')['schedule_ids'] }}",
-        )
+        BrazeDeleteScheduleOperator(task_id="cancel", schedule_id=schedule_campaign.output)
 
-    :param schedule_id: one schedule id, a list, or a schedule operator's result (templated).
-    :param campaign_id: route to the campaign schedule endpoint (templated).
-    :param canvas_id: route to the Canvas schedule endpoint (templated).
+    :param schedule_id: a schedule operator's result (routes by its ``endpoint``), a list of results,
+        one schedule id or a list of ids (templated).
+    :param kind: ``"messages"``, ``"campaign"`` or ``"canvas"``: what bare ids are (checked against a result).
+    :param campaign_id: the campaign of bare campaign schedule ids (templated).
+    :param canvas_id: the Canvas of bare Canvas schedule ids (templated).
     """
 
     action = "delete"
-    template_fields: Sequence[str] = ("schedule_id", "campaign_id", "canvas_id", "braze_conn_id", "braze_dry_run")
+    template_fields: Sequence[str] = (
+        "schedule_id",
+        "campaign_id",
+        "canvas_id",
+        "kind",
+        "braze_conn_id",
+        "braze_dry_run",
+    )
     template_fields_renderers = {"schedule_id": "json"}
 
     def build_plan(self) -> SendPlan:
         """Validate the ids and route."""
-        return self.plan_for({})
+        targets = self.targets()
+        kind, owner = self.route(targets)
+        return self.plan_for(targets, owner, kind, {})

@@ -16,9 +16,12 @@ from airflow_provider_braze.send_plan import SendPlan
 class BrazeCreateSendIdOperator(BrazeBaseOperator):
     """Create a send id to group a campaign's sends in analytics (``POST /sends/id/create``).
 
-    Braze allows 100 new send ids a day per workspace; creating an existing ``campaign_id`` +
-    ``send_id`` pair again does not count. Returns ``{"send_id": ..., "campaign_id": ...}``; pass
-    it on with ``send_id="{{ ti.xcom_pull('create_send_id')['send_id'] }}"``.
+    Braze allows 100 send ids a day per workspace, and each ``campaign_id`` + ``send_id`` combination
+    created counts (Braze's page makes no exception for a pair created before), so every run of this
+    task spends one of the 100: create a send id once and reuse it across sends of the campaign to
+    group their analytics. Returns ``{"send_id": ..., "campaign_id": ...}``; pass it on with
+    ``send_id="{{ ti.xcom_pull('create_send_id')['send_id'] }}"`` together with the same
+    ``campaign_id`` (a send id without its campaign is refused).
 
     Example:
 

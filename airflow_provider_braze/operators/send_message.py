@@ -8,6 +8,7 @@ from typing import Any
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
+from airflow_provider_braze.payload_validation import PayloadRuleError
 from airflow_provider_braze.send_plan import RecipientSource, SendPlan, plan_message, users_source
 
 _JSON = "json"
@@ -45,7 +46,7 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
         together with listed users.
     :param campaign_id: an API campaign for analytics; every message object then needs its
         ``message_variation_id``.
-    :param send_id: a send id (ASCII, ≤ 64).
+    :param send_id: a send id (ASCII, ≤ 64) created for ``campaign_id``; refused without ``campaign_id``.
     :param override_frequency_capping: ignore the campaign's frequency capping.
     :param recipient_subscription_state: ``opted_in``, ``subscribed`` (Braze default) or ``all``.
     :param braze_conn_id: the Braze connection (templated).
@@ -123,6 +124,12 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
 
     def plan_kwargs(self) -> dict[str, Any]:
         """Rendered arguments shared with the schedule variant."""
+        if self.send_id and not self.campaign_id:
+            raise PayloadRuleError(
+                "send_id",
+                "needs campaign_id: a send id is created for a campaign (/sends/id/create) and tracks that "
+                "campaign's sends",
+            )
         return {
             "messages": self.json_arg(self.messages, "messages", (dict,)),
             "source": self.recipient_source(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
@@ -44,14 +45,21 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
     and waits for ``condition``:
 
     * ``"scheduled"``: it is listed (and due before ``send_before``, if given);
-    * ``"sent"``: it was listed, and since then it left the list, its ``next_send_time`` moved on
-      (recurring broadcasts) or that time passed. This needs memory between pokes, so it works in
-      ``poke`` mode and deferred, not in ``reschedule`` mode. The sensor must first see the
-      broadcast scheduled: one that went out before the first poke cannot be told apart from one
+    * ``"sent"``: the sensor follows the first matching broadcast **by its id** and waits until it
+      went out: its send time passed, it left the list at its time, or (recurring) its
+      ``next_send_time`` moved on after its time. For ``local_time_zones`` and
+      ``intelligent_delivery`` broadcasts, whose ``next_send_time`` has no zone, "sent" waits until
+      the last time zone (UTC-12) reached it (a whole local day for Intelligent Timing), and the
+      result says so in ``sent_until``. A broadcast that leaves the list **before** its time was
+      unscheduled or cancelled: the task fails with that reason instead of reporting a send. One
+      rescheduled before its time is followed to its new time. This needs memory between pokes, so
+      it works in ``poke`` mode and deferred, not in ``reschedule`` mode. The sensor must first see
+      the broadcast scheduled: one that went out before the first poke cannot be told apart from one
       never scheduled, and the sensor waits until its ``timeout``.
 
-    The result (XCom) is the matched broadcast (``id``, ``name``, ``type``, ``tags``,
-    ``next_send_time``, ``schedule_type``; ``sent_at`` for ``sent``).
+    The result (XCom) is the whole listed broadcast, with Braze's documented fields (``id``, ``name``,
+    ``type``, ``tags``, ``next_send_time``, ``schedule_type``); for ``sent`` also ``sent_at`` (the
+    send time followed) and, for local delivery, ``sent_until``.
 
     Every poke is one request against the workspace's shared 250,000/hour budget; the default
     ``poke_interval`` of 5 minutes costs 12 requests an hour. Prefer ``deferrable=True`` (or
@@ -116,7 +124,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         self.send_before = send_before
         self.braze_conn_id = braze_conn_id
         self.deferrable = deferrable
-        self._first_seen: str | None = None
+        self._followed: dict[str, Any] | None = None
 
     @cached_property
     def hook(self) -> BrazeHook:
@@ -131,18 +139,32 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One look at the list."""
         now = datetime.now(timezone.utc)
-        end_time = _iso(self.end_time) or now + timedelta(days=7)
-        response = self.hook.get_scheduled_broadcasts(end_time=end_time)
+        from airflow_provider_braze.hooks.braze import format_end_time
+        from airflow_provider_braze.triggers.base import is_transient
+
+        end_time = _iso(self.end_time) or format_end_time(now + timedelta(days=7))
+        try:
+            response = self.hook.get_scheduled_broadcasts(end_time=end_time)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            # One failed read must not end a long wait: the sensor's timeout still bounds it.
+            self.log.warning(
+                "Reading Braze's scheduled broadcasts failed (%s: %s); poking again", type(err).__name__, err
+            )
+            return False
         result = evaluate(
             self.condition,
             response.get("scheduled_broadcasts") or [],
             self._criteria(),
             now=now,
             send_before=parse_send_time(_iso(self.send_before)),
-            first_seen=self._first_seen,
+            followed=self._followed,
         )
-        self._first_seen = result.first_seen
+        self._followed = result.followed
         self.log.info("Braze broadcast %s: %s", self._criteria().describe(), result.reason)
+        if result.failed:
+            raise AirflowException(f"Braze broadcast {self._criteria().describe()}: {result.reason}")
         if result.done:
             return PokeReturnValue(is_done=True, xcom_value=result.broadcast)
         return False
@@ -165,7 +187,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
                 tag=self.tag or None,
                 end_time=_iso(self.end_time),
                 send_before=_iso(self.send_before),
-                first_seen=self._first_seen,
+                followed=json.dumps(self._followed) if self._followed is not None else None,
                 poll_interval=float(self.poke_interval),
                 timeout_at=time.time() + float(self.timeout),
             ),
@@ -184,6 +206,8 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
+        if status == "failed":
+            raise AirflowException(f"Braze broadcast {described}: {payload.get('message')}")
         if status != "success":
             raise AirflowException(f"Waiting for the Braze broadcast failed: {payload.get('message', 'no event')}")
         self.log.info("Braze broadcast %s: %s", described, payload.get("reason"))

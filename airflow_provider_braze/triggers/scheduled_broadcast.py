@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_braze.broadcast_matching import BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
-from airflow_provider_braze.triggers.base import BrazeTrigger
+from airflow_provider_braze.triggers.base import BrazeTrigger, PatientWait, is_transient
 
 
 class BrazeScheduledBroadcastTrigger(BrazeTrigger):
     """Poll the scheduled-broadcasts list until a broadcast's condition holds.
 
-    Every argument is a primitive, so the trigger serialises on Airflow 2 and 3.
+    Every argument is a primitive (``followed`` is JSON text), so the trigger serialises on Airflow
+    2 and 3. A failed read (5xx, 429, dropped connection) is retried with backoff until
+    ``timeout_at``; only an error a retry cannot fix (a bad key, a missing permission) ends the wait
+    early.
 
     :param braze_conn_id: the Braze connection.
     :param condition: ``scheduled`` or ``sent``.
@@ -26,7 +31,9 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
     :param tag: match this tag.
     :param end_time: ISO time to look ahead to; None means 7 days from each poll.
     :param send_before: ISO time the broadcast must be due before (``scheduled``).
-    :param first_seen: the ``next_send_time`` the sensor saw first (``sent``).
+    :param followed: the broadcast the sensor follows (``sent``), as listed when first seen (JSON text).
+    :param first_seen: the ``next_send_time`` first seen, from triggers deferred by earlier versions
+        (used only when ``followed`` is not given).
     :param poll_interval: seconds between polls.
     :param timeout_at: epoch seconds after which the trigger gives up with a ``timeout`` event
         (the sensor's ``timeout``), so the wait ends even where the runner enforces no deadline.
@@ -42,6 +49,7 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
         tag: str | None = None,
         end_time: str | None = None,
         send_before: str | None = None,
+        followed: str | None = None,
         first_seen: str | None = None,
         poll_interval: float = 300.0,
         timeout_at: float | None = None,
@@ -54,37 +62,69 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
         self.tag = tag
         self.end_time = end_time
         self.send_before = send_before
+        self.followed = followed
         self.first_seen = first_seen
         self.poll_interval = poll_interval
         self.timeout_at = timeout_at
 
+    def _initial_followed(self) -> dict[str, Any] | None:
+        if self.followed:
+            loaded = json.loads(self.followed)
+            return dict(loaded) if isinstance(loaded, dict) else None
+        if self.first_seen is not None:
+            return {"id": self.broadcast_id, "name": self.broadcast_name, "next_send_time": self.first_seen}
+        return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll without blocking the event loop; yield one success or error event."""
+        """Poll without blocking the event loop; yield one success, failed, timeout or error event."""
         hook = BrazeAsyncHook(self.braze_conn_id)
         criteria = BroadcastCriteria(self.broadcast_id, self.broadcast_name, self.tag)
         send_before = parse_send_time(self.send_before)
-        first_seen = self.first_seen
-        try:
-            while True:
-                now = datetime.now(timezone.utc)
-                end_time = self.end_time or (now + timedelta(days=7)).isoformat()
+        followed = self._initial_followed()
+        patience = PatientWait(self.poll_interval, self.timeout_at)
+        reason = "not looked yet"
+        while True:
+            now = datetime.now(timezone.utc)
+            end_time = self.end_time or (now + timedelta(days=7)).isoformat()
+            try:
                 response = await hook.get_scheduled_broadcasts(end_time=end_time)
-                result = evaluate(
-                    self.condition,
-                    response.get("scheduled_broadcasts") or [],
-                    criteria,
-                    now=now,
-                    send_before=send_before,
-                    first_seen=first_seen,
+            except Exception as err:
+                delay = patience.backoff(err)
+                if delay is None:
+                    if is_transient(err):  # only the deadline stops retrying a transient error
+                        yield TriggerEvent(
+                            {
+                                "status": "timeout",
+                                "message": f"timed out: {reason}; last error: {type(err).__name__}: {err}",
+                            }
+                        )
+                    else:
+                        yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
+                    return
+                self.log.warning(
+                    "Reading Braze's scheduled broadcasts failed (%s); retrying in %.1f s", patience.last_error, delay
                 )
-                first_seen = result.first_seen
-                self.log.info("Braze broadcast %s: %s", criteria.describe(), result.reason)
-                if result.done:
-                    yield TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": result.reason})
-                    return
-                if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                    yield TriggerEvent({"status": "timeout", "message": f"timed out: {result.reason}"})
-                    return
-                await asyncio.sleep(self.poll_interval)
-        except Exception as err:
-            yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
+                await asyncio.sleep(delay)
+                continue
+            patience.succeeded()
+            result = evaluate(
+                self.condition,
+                response.get("scheduled_broadcasts") or [],
+                criteria,
+                now=now,
+                send_before=send_before,
+                followed=followed,
+            )
+            followed = result.followed
+            reason = result.reason
+            self.log.info("Braze broadcast %s: %s", criteria.describe(), reason)
+            if result.failed:
+                yield TriggerEvent({"status": "failed", "message": reason, "broadcast": result.broadcast})
+                return
+            if result.done:
+                yield TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": reason})
+                return
+            if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
+                yield TriggerEvent({"status": "timeout", "message": f"timed out: {reason}"})
+                return
+            await asyncio.sleep(self.poll_interval)

@@ -30,7 +30,7 @@ def cdi(braze_sandbox, monkeypatch):
 
 
 def _op(**kwargs):
-    return BrazeCDISyncOperator(task_id="sync", poll_interval=0.1, timeout=20, **kwargs)
+    return BrazeCDISyncOperator(**{"task_id": "sync", "poll_interval": 0.1, "timeout": 20, **kwargs})
 
 
 def _posts(sandbox):
@@ -218,3 +218,135 @@ def test_sandbox_cdi_errors(cdi):
     assert (missing.status_code, missing.json()["message"]) == (404, "Integration not found")
     bad_cursor = requests.get(f"{cdi.url}/cdi/integrations?cursor=%%%", headers=headers)
     assert (bad_cursor.status_code, bad_cursor.json()["message"]) == (400, "Invalid cursor")
+
+
+# -- issue 15 items 8 and 9; issue 8 item 6 ------------------------------------------------------
+
+
+def _earlier_runs(cdi, integration, count):
+    start = datetime.now(timezone.utc) - timedelta(days=3)
+    for i in range(count):
+        cdi.add_cdi_run(integration, status="success", started=start + timedelta(minutes=20 * i), rows_synced=i)
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_the_run_is_found_across_status_pages_in_either_order(cdi, order):
+    cdi.cdi.run_order = order
+    integration = cdi.add_cdi_integration(runs=[RunScript("success", 0.3, rows_synced=777)])
+    _earlier_runs(cdi, integration, 25)
+    result = run_operator(_op(integration_id=integration, timeout=8))
+    assert (result["status"], result["rows_synced"]) == ("success", 777)
+    status_reads = [r for r in cdi.requests if r.path.endswith("/job_sync_status")]
+    if order == "newest_first":  # the first page reaches back past the baseline: no further page read
+        assert all("cursor" not in r.query for r in status_reads)
+    else:
+        assert any("cursor" in r.query for r in status_reads)
+
+
+def test_the_sandbox_serves_job_sync_status_oldest_first_on_request(cdi):
+    integration = cdi.add_cdi_integration()
+    _earlier_runs(cdi, integration, 3)
+    cdi.cdi.run_order = "oldest_first"
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    runs = BrazeHook(settings=CDI_FAST).get_cdi_job_sync_status(integration_id=integration)["results"]
+    starts = [r["sync_start_time"] for r in runs]
+    assert starts == sorted(starts)
+
+
+def test_a_slow_202_still_matches_our_run(cdi):
+    # The run starts when the request arrives; Braze's Date is stamped ~3 s later. A fixed 2 s
+    # tolerance excluded our own run; the measured round trip does not.
+    integration = cdi.add_cdi_integration(runs=[RunScript("success", 0.2, rows_synced=5)])
+    cdi.configure(latency=3.0)
+    result = run_operator(_op(integration_id=integration, poll_interval=0.2, timeout=25))
+    assert (result["status"], result["rows_synced"], result["triggered"]) == ("success", 5, True)
+
+
+def test_attach_without_waiting_says_attached_not_triggered(cdi):
+    integration = cdi.add_cdi_integration()
+    running = cdi.add_cdi_run(integration, status="running", seconds=5)
+    result = run_operator(_op(integration_id=integration, if_running="attach", wait_for_completion=False))
+    assert result["status"] == "attached"
+    assert result["triggered"] is False
+    assert result["attach_start"] == running["sync_start_time"]
+
+
+def test_attach_and_wait_reports_triggered_false(cdi):
+    integration = cdi.add_cdi_integration()
+    cdi.add_cdi_run(integration, status="running", seconds=0.5, rows_synced=3)
+    result = run_operator(_op(integration_id=integration, if_running="attach"))
+    assert (result["status"], result["triggered"]) == ("success", False)
+
+
+def test_an_unknown_job_status_fails_naming_it(cdi):
+    integration = cdi.add_cdi_integration(runs=[RunScript("paused_by_braze", 0.1)])
+    with pytest.raises(AirflowException, match="job_status 'paused_by_braze'"):
+        run_operator(_op(integration_id=integration, timeout=10))
+
+
+def test_the_trigger_names_an_unknown_job_status(cdi):
+    integration = cdi.add_cdi_integration(runs=[RunScript("paused_by_braze", 0.1)])
+    with pytest.raises(TaskDeferred) as deferred:
+        run_operator(_op(integration_id=integration, deferrable=True))
+    event = asyncio.run(asyncio.wait_for(deferred.value.trigger.run().__anext__(), timeout=10))
+    assert event.payload["status"] == "error"
+    assert "job_status 'paused_by_braze'" in event.payload["message"]
+
+
+def test_wait_then_trigger_does_not_spin_past_its_deadline_when_no_run_shows(cdi):
+    import time
+
+    integration = cdi.add_cdi_integration()
+    cdi.cdi.integrations[integration].busy_until = cdi.cdi.now() + timedelta(seconds=30)
+    started = time.monotonic()
+    with pytest.raises(AirflowException, match="Timed out"):
+        run_operator(_op(integration_id=integration, poll_interval=0.2, timeout=1.0))
+    assert time.monotonic() - started < 3
+    assert 1 <= len([s for s in _posts(cdi) if s == 429]) <= 7
+
+
+def test_the_wait_survives_transient_status_errors(cdi, monkeypatch):
+    import time
+
+    from airflow_provider_braze.testing.sandbox import Fault
+
+    for name, value in cdi.airflow_env(extra={**CDI_FAST, "max_retries": 0}).items():
+        monkeypatch.setenv(name, value)
+    integration = cdi.add_cdi_integration(runs=[RunScript("success", 0.3, rows_synced=8)])
+    op = _op(integration_id=integration)
+    keys = op.trigger(integration, deadline=time.monotonic() + 20)
+    cdi.inject(Fault(status=503), Fault(kind="html", status=502), Fault(kind="rate_limit", status=429, seconds=0.2))
+    found = op.wait(integration, keys, deadline=time.monotonic() + 20)
+    assert found.run["rows_synced"] == 8
+    statuses = [r.status for r in cdi.requests if r.method == "GET"]
+    assert statuses[statuses.index(503) : statuses.index(503) + 4] == [503, 502, 429, 200]
+
+
+def test_the_cdi_trigger_survives_transient_errors_and_honours_its_deadline(cdi):
+    import time
+
+    from airflow_provider_braze.testing.sandbox import Fault
+
+    integration = cdi.add_cdi_integration()
+    cdi.inject(*[Fault(status=503)] * 500)
+    trigger = BrazeCDISyncTrigger(
+        braze_conn_id="braze_default",
+        integration_id=integration,
+        triggered_at=datetime.now(timezone.utc).isoformat(),
+        poll_interval=0.1,
+        timeout_at=time.time() + 1.0,
+    )
+    started = time.monotonic()
+    event = asyncio.run(asyncio.wait_for(trigger.run().__anext__(), timeout=20))
+    assert event.payload["status"] == "timeout"
+    assert "503" in event.payload["message"]
+    assert time.monotonic() - started < 2.5
+
+
+def test_a_cdi_202_is_logged_as_success_not_as_queued(cdi, logs):
+    integration = cdi.add_cdi_integration(runs=[RunScript("success", 0.1)])
+    run_operator(_op(integration_id=integration))
+    text = logs()
+    assert "Braze started a sync" in text
+    assert "queued" not in text

@@ -188,9 +188,13 @@ def test_update_routes_by_campaign_id_and_takes_the_create_result(sandbox, logs)
     assert result == {
         "endpoint": "/campaigns/trigger/schedule/update",
         "schedule_ids": created["schedule_ids"],
+        "schedule_id_count": 2,
         "updated": 2,
+        "campaign_id": "camp",
+        "schedule": {"time": new_time.strftime("%Y-%m-%dT%H:%M:%SZ")},
     }
-    assert "replaces the whole schedule" in logs()
+    # UTC stays UTC: no warning about changed delivery semantics.
+    assert "changes delivery" not in logs()
 
 
 def test_update_routes_by_canvas_id_and_message_schedules_by_default(sandbox):
@@ -262,3 +266,141 @@ def test_dry_run_of_a_delete_sends_nothing(sandbox):
     )
     assert sandbox.requests == []
     assert (result["endpoint"], result["requests"]) == ("/canvas/trigger/schedule/delete", 2)
+
+
+# -- issue 15: update/delete follow what was created -------------------------------------------
+
+
+def test_create_result_says_what_was_created(sandbox):
+    when = pendulum.now("UTC").add(days=3).replace(hour=9, minute=0, second=0, microsecond=0).naive()
+    result = run_operator(
+        BrazeScheduleCampaignOperator(
+            task_id="t", campaign_id="camp", schedule=when, in_local_time=True, recipients=["u1", "u2"]
+        )
+    )
+    assert result["endpoint"] == "/campaigns/trigger/schedule/create"
+    assert result["campaign_id"] == "camp"
+    assert result["schedule"] == {"time": when.strftime("%Y-%m-%dT%H:%M:%S"), "in_local_time": True}
+
+
+def test_delete_refuses_a_result_that_lists_fewer_ids_than_it_counts(sandbox):
+    created = _create_campaign_schedules(120)
+    capped = {**created, "schedule_ids": created["schedule_ids"][:2], "schedule_id_count": 3}
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=capped))
+    assert err.value.field == "schedule_id"
+    assert "lists 2 of its 3 schedule ids" in err.value.rule
+    assert sandbox.requests_to("/campaigns/trigger/schedule/delete") == []
+    assert len(sandbox.schedules) == 3
+
+
+def test_delete_routes_a_campaign_result_without_campaign_id_argument(sandbox):
+    created = _create_campaign_schedules(60)
+    result = run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=created))
+    deletes = sandbox.requests_to("/campaigns/trigger/schedule/delete")
+    assert [d.body for d in deletes] == [{"campaign_id": "camp", "schedule_id": i} for i in created["schedule_ids"]]
+    assert result["deleted"] == 2
+    assert sandbox.schedules == {}
+
+
+def test_a_message_schedule_with_campaign_id_is_deleted_on_the_message_endpoint(sandbox):
+    created = run_operator(
+        BrazeScheduleMessageOperator(
+            task_id="m",
+            campaign_id="camp",
+            external_user_ids=["u1"],
+            messages={"apple_push": {"alert": "Hi", "message_variation_id": "v"}},
+            schedule=_tomorrow_utc(),
+        )
+    )
+    assert created["campaign_id"] == "camp"
+    run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=created))
+    assert [r.path for r in sandbox.requests][-1] == "/messages/schedule/delete"
+    assert sandbox.requests[-1].body == {"schedule_id": created["schedule_ids"][0]}
+    assert sandbox.schedules == {}
+
+
+def test_explicit_kind_routes_bare_ids_and_is_checked_against_a_result(sandbox):
+    created = _create_campaign_schedules(10)
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=created, kind="canvas"))
+    assert (err.value.field, "is a campaign schedule" in err.value.rule) == ("kind", True)
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=created, campaign_id="other"))
+    assert err.value.field == "campaign_id"
+    run_operator(
+        BrazeDeleteScheduleOperator(
+            task_id="d", schedule_id=created["schedule_ids"], kind="campaign", campaign_id="camp"
+        )
+    )
+    assert sandbox.schedules == {}
+
+
+def test_a_list_of_results_from_a_mapped_create_is_flattened(sandbox):
+    shards = [_create_campaign_schedules(60), _create_campaign_schedules(60)]
+    result = run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=shards))
+    assert result["deleted"] == 4
+    assert result["schedule_ids"] == shards[0]["schedule_ids"] + shards[1]["schedule_ids"]
+    assert sandbox.schedules == {}
+
+
+def test_results_of_different_kinds_are_refused(sandbox):
+    campaign = _create_campaign_schedules(10)
+    canvas = run_operator(
+        BrazeScheduleCanvasOperator(task_id="c", canvas_id="canv", broadcast=True, schedule=_tomorrow_utc())
+    )
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=[campaign, canvas]))
+    assert "mixes campaign and canvas schedules" in err.value.rule
+
+
+def _local_nine(days: int) -> datetime:
+    return pendulum.now("UTC").add(days=days).replace(hour=9, minute=0, second=0, microsecond=0).naive()
+
+
+def test_update_given_a_create_result_keeps_in_local_time(sandbox, logs):
+    created = run_operator(
+        BrazeScheduleCanvasOperator(
+            task_id="c", canvas_id="canv", broadcast=True, schedule=_local_nine(2), in_local_time=True
+        )
+    )
+    run_operator(BrazeUpdateScheduleOperator(task_id="u", schedule_id=created, schedule=_local_nine(3)))
+    stored = sandbox.schedules[created["schedule_ids"][0]]
+    assert stored.body["schedule"] == {"time": _local_nine(3).strftime("%Y-%m-%dT%H:%M:%S"), "in_local_time": True}
+    assert "changes delivery" not in logs()
+
+
+def test_update_that_drops_local_time_on_purpose_warns(sandbox, logs):
+    created = run_operator(
+        BrazeScheduleCanvasOperator(
+            task_id="c", canvas_id="canv", broadcast=True, schedule=_local_nine(2), in_local_time=True
+        )
+    )
+    new_time = _tomorrow_utc() + timedelta(days=2)
+    run_operator(BrazeUpdateScheduleOperator(task_id="u", schedule_id=created, schedule=new_time, in_local_time=False))
+    assert sandbox.schedules[created["schedule_ids"][0]].body["schedule"] == {
+        "time": new_time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    }
+    assert "changes delivery from in_local_time to a plain UTC time" in logs()
+
+
+def test_ten_thousand_recipient_schedule_updated_and_deleted_through_its_result(sandbox):
+    """Issue 15 acceptance: create 10,000 recipients (200 schedules), update and delete them through
+    the create's result: zero schedules left live. Needs batch_sender to list every schedule id."""
+    created = run_operator(
+        BrazeScheduleCampaignOperator(
+            task_id="create",
+            campaign_id="camp",
+            schedule=_local_nine(2),
+            in_local_time=True,
+            recipients=[f"u{i}" for i in range(10_000)],
+        )
+    )
+    assert created["schedule_id_count"] == 200
+    updated = run_operator(BrazeUpdateScheduleOperator(task_id="u", schedule_id=created, schedule=_local_nine(4)))
+    assert updated["updated"] == 200
+    assert all(s.updates == 1 and s.body["schedule"]["in_local_time"] for s in sandbox.schedules.values())
+    deleted = run_operator(BrazeDeleteScheduleOperator(task_id="d", schedule_id=updated))
+    assert deleted["deleted"] == 200
+    assert sandbox.schedules == {}
+    assert len(sandbox.deleted_schedules) == 200

@@ -337,9 +337,27 @@ def test_permissions_give_403_access_denied(braze_sandbox):
 def test_send_ids_are_limited_to_100_a_day(braze_sandbox, post):
     for i in range(100):
         assert post("/sends/id/create", {"campaign_id": "c", "send_id": f"s{i}"}).status_code == 201
-    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s5"}).status_code == 201  # existing pair
-    over = post("/sends/id/create", {"campaign_id": "c", "send_id": "s100"})
-    assert over.status_code == 429
+    # Braze: each combination created counts, one created before included.
+    again = post("/sends/id/create", {"campaign_id": "c", "send_id": "s5"})
+    assert again.status_code == 429
+
+
+def test_a_send_id_created_again_counts_toward_the_daily_limit(braze_sandbox, post):
+    braze_sandbox.configure(send_ids_per_day=2)
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 201
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 201
+    assert post("/sends/id/create", {"campaign_id": "c", "send_id": "s"}).status_code == 429
+
+
+@pytest.mark.parametrize("path", ["/messages/send", "/messages/schedule/create"])
+def test_a_send_id_without_campaign_id_is_refused(braze_sandbox, post, path):
+    body = {"messages": EMAIL, "external_user_ids": ["u1"], "send_id": "s"}
+    if path.endswith("create"):
+        body["schedule"] = {"time": (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    response = post(path, body)
+    assert response.status_code == 400
+    assert "send_id: needs campaign_id" in " ".join(response.json()["errors"])
+    assert braze_sandbox.delivery_counts() == {}
 
 
 def test_broadcast_sends_draw_on_the_per_minute_budget(braze_sandbox, post):
@@ -442,3 +460,32 @@ def test_command_line_serves_and_prints_the_connection(tmp_path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_local_time_broadcasts_are_listed_without_a_zone_until_the_first_zone_starts(braze_sandbox):
+    now = datetime.now(timezone.utc)
+    wall = (now + timedelta(hours=20)).replace(tzinfo=None, microsecond=0).isoformat()  # UTC+14 reaches it in 6 h
+    started = (now + timedelta(hours=10)).replace(tzinfo=None, microsecond=0).isoformat()  # UTC+14 passed it
+    braze_sandbox.add_broadcast(broadcast_id="l1", name="L", next_send_time=wall, schedule_type="local_time_zones")
+    braze_sandbox.add_broadcast(broadcast_id="l2", name="L2", next_send_time=started, schedule_type="local_time_zones")
+    braze_sandbox.add_broadcast(broadcast_id="u1", name="U", next_send_time=now + timedelta(hours=1))
+    end = (now + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    response = requests.get(
+        f"{braze_sandbox.url}/messages/scheduled_broadcasts",
+        params={"end_time": end},
+        headers={"Authorization": f"Bearer {braze_sandbox.api_key}"},
+    )
+    assert response.status_code == 200
+    listed = response.json()["scheduled_broadcasts"]
+    assert [b["id"] for b in listed] == ["u1", "l1"]
+    assert listed[1]["next_send_time"] == wall  # no zone, as Braze lists local-time broadcasts
+
+
+def test_cancelled_broadcasts_leave_the_list(braze_sandbox):
+    braze_sandbox.add_broadcast(
+        broadcast_id="b1", name="B", next_send_time=datetime.now(timezone.utc) + timedelta(hours=1)
+    )
+    braze_sandbox.state.cancel_broadcast("b1")
+    now = datetime.now(timezone.utc)
+    assert braze_sandbox.state.due_broadcasts(now, now + timedelta(days=2)) == []
+    assert [b["id"] for b in braze_sandbox.state.cancelled_broadcasts] == ["b1"]

@@ -21,6 +21,11 @@ from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 Answer = tuple[int, dict[str, Any]]
 
+#: A send id is created for a campaign (``/sends/id/create``) and tracks that campaign's sends.
+SEND_ID_NEEDS_CAMPAIGN = (
+    "needs campaign_id: a send id is created for a campaign (/sends/id/create) and tracks that campaign's sends"
+)
+
 
 def new_dispatch_id() -> str:
     """A 32-hex dispatch id, as Braze returns."""
@@ -91,6 +96,8 @@ class BrazeAPI:
             broadcast_alone_targets=False,
         )
         pv.check_send_id(body.get("send_id"))
+        if body.get("send_id") and not body.get("campaign_id"):
+            raise pv.PayloadRuleError("send_id", SEND_ID_NEEDS_CAMPAIGN)
         for flag in ("override_frequency_capping", "override_messaging_limits"):
             pv.check_bool(body, flag)
         pv.check_enum(
@@ -248,12 +255,13 @@ class BrazeAPI:
         pv.check_send_id(body.get("send_id"))
         campaign_id = body["campaign_id"]
         send_id = body.get("send_id") or f"sandbox-{uuid.uuid4().hex[:16]}"
-        if (campaign_id, send_id) not in self.state.send_ids:
-            window = self.state.window("send_id", self.config.send_ids_per_day, 86_400)
-            allowed, _, _ = window.take(now.timestamp())
-            if not allowed:
-                raise Rejection(429, "Rate Limited", f"more than {self.config.send_ids_per_day} send ids today")
-            self.state.send_ids[(campaign_id, send_id)] = now.isoformat()
+        # Braze: "Each send id - campaign id combination that you create will count towards your daily
+        # limit": every create counts, an existing pair created again included.
+        window = self.state.window("send_id", self.config.send_ids_per_day, 86_400)
+        allowed, _, _ = window.take(now.timestamp())
+        if not allowed:
+            raise Rejection(429, "Rate Limited", f"more than {self.config.send_ids_per_day} send ids today")
+        self.state.send_ids[(campaign_id, send_id)] = now.isoformat()
         return self._success({"send_id": send_id})
 
     def scheduled_broadcasts(self, query: dict[str, Any], now: datetime) -> Answer:

@@ -1,6 +1,11 @@
 """The sandbox's Cloud Data Ingestion endpoints: integrations, runs that go ``running`` → a scripted
 terminal status after a delay, the 202, 400/404, the "Another job is in progress" 429, and 10-per-page
-``Link`` pagination with opaque cursors."""
+``Link`` pagination with opaque cursors.
+
+Braze does not document the order of ``job_sync_status``; :attr:`CDIAPI.run_order` serves it
+newest-first (the default) or oldest-first, so clients can be tested against both. An integration's
+``busy_until`` makes Braze answer "Another job is in progress" while no listed run is running (a job
+not shown in ``job_sync_status`` yet)."""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class CDIIntegration:
     scripts: list[RunScript] = field(default_factory=list)
     default_script: RunScript = field(default_factory=RunScript)
     watermark: str | None = None
+    busy_until: datetime | None = None
 
 
 def _iso(moment: datetime) -> str:
@@ -71,11 +77,15 @@ class CDIAPI:
     """CDI state and handlers of one sandbox.
 
     :param clock_skew: seconds Braze's clock is ahead of this machine's (negative: behind).
+    :param run_order: ``newest_first`` or ``oldest_first``: the order ``job_sync_status`` lists runs in.
     """
+
+    RUN_ORDERS = ("newest_first", "oldest_first")
 
     def __init__(self) -> None:
         self.integrations: dict[str, CDIIntegration] = {}
         self.clock_skew = 0.0
+        self.run_order = "newest_first"
         self.lock = threading.RLock()
 
     def now(self) -> datetime:
@@ -172,8 +182,11 @@ class CDIAPI:
             self._advance(integration)
             if endpoint is ep.CDI_SYNC:
                 return self._sync(integration)
+            if self.run_order not in self.RUN_ORDERS:
+                raise ValueError(f"run_order must be one of {self.RUN_ORDERS}")
+            runs = [self._public(r) for r in integration.runs]
             return self._page(
-                [self._public(r) for r in integration.runs],
+                runs if self.run_order == "newest_first" else runs[::-1],
                 query,
                 f"/cdi/integrations/{integration_id}/job_sync_status",
             )
@@ -201,7 +214,8 @@ class CDIAPI:
         return self._page(items, query, "/cdi/integrations")
 
     def _sync(self, integration: CDIIntegration) -> tuple[int, dict[str, Any], dict[str, str]]:
-        if any(run["job_status"] == "running" for run in integration.runs):
+        busy = integration.busy_until is not None and self.now() < integration.busy_until
+        if busy or any(run["job_status"] == "running" for run in integration.runs):
             raise Rejection(429, "Another job is in progress")
         script = integration.scripts.pop(0) if integration.scripts else integration.default_script
         integration.runs.insert(0, self._new_run(self.now(), script, script))

@@ -100,6 +100,7 @@ class SandboxState:
         self.deleted_schedules: dict[str, StoredSchedule] = {}
         self.send_ids: dict[tuple[str, str], str] = {}
         self.broadcasts: list[dict[str, Any]] = []
+        self.cancelled_broadcasts: list[dict[str, Any]] = []
         self.windows: dict[str, RateWindow] = {}
         self.forced_429: list[float] = []
         self.api_request_count = 0
@@ -124,10 +125,37 @@ class SandboxState:
             self.deliveries_by_endpoint[(path, identifier)] += 1
 
     def due_broadcasts(self, now: datetime, cutoff: datetime) -> list[dict[str, Any]]:
-        """Seeded broadcasts whose next send is after ``now`` and before ``cutoff``."""
+        """Seeded broadcasts whose next send has not started by ``now`` and starts before ``cutoff``.
+
+        A broadcast leaves the list when its send starts: at ``next_send_time`` when it has a zone;
+        for a zone-less local-time one (``local_time_zones``/``intelligent_delivery``, as Braze lists
+        them) when the first time zone (UTC+14) reaches it.
+        """
+        from airflow_provider_braze.broadcast_matching import send_window
+
         due = []
-        for broadcast in self.broadcasts:
-            when = datetime.fromisoformat(str(broadcast["next_send_time"]).replace("Z", "+00:00"))
-            if now < when <= cutoff:
-                due.append(dict(broadcast))
-        return sorted(due, key=lambda b: str(b["next_send_time"]))
+        with self.lock:
+            for broadcast in self.broadcasts:
+                window = send_window(broadcast)
+                if window is not None and now < window[0] <= cutoff:
+                    due.append(dict(broadcast))
+        return sorted(due, key=lambda b: send_window(b) or (cutoff, cutoff))
+
+    def cancel_broadcast(self, broadcast_id: str) -> dict[str, Any]:
+        """Unschedule (cancel) a seeded broadcast: it leaves the list before its time. Returns it."""
+        with self.lock:
+            for index, broadcast in enumerate(self.broadcasts):
+                if broadcast["id"] == broadcast_id:
+                    removed = self.broadcasts.pop(index)
+                    self.cancelled_broadcasts.append(removed)
+                    return removed
+        raise KeyError(broadcast_id)
+
+    def reschedule_broadcast(self, broadcast_id: str, next_send_time: str) -> None:
+        """Move a seeded broadcast's ``next_send_time`` (a recurring one's next occurrence, or a new time)."""
+        with self.lock:
+            for broadcast in self.broadcasts:
+                if broadcast["id"] == broadcast_id:
+                    broadcast["next_send_time"] = next_send_time
+                    return
+        raise KeyError(broadcast_id)
