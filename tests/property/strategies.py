@@ -189,7 +189,7 @@ def _message_body(draw: st.DrawFn, frequency_flag: str, scheduled: bool) -> dict
         body["campaign_id"] = draw(ascii_ids)
         for message in body["messages"].values():
             message["message_variation_id"] = draw(ascii_ids)
-    if draw(st.booleans()):
+    if "campaign_id" in body and draw(st.booleans()):  # a send id belongs to a campaign
         body["send_id"] = draw(ascii_ids)
     if draw(st.booleans()):
         body[frequency_flag] = draw(st.booleans())
