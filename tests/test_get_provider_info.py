@@ -44,7 +44,7 @@ def test_providers_manager_knows_the_braze_connection_type():
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
-    assert "airflow-provider-braze" in manager.providers
+    assert "airflow-provider-braze-messaging" in manager.providers
     hook_info = manager.hooks["braze"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_braze.hooks.braze.BrazeHook"
@@ -65,7 +65,7 @@ def test_airflow2_field_behaviour_matches_the_declarative_one():
 def test_airflow_providers_list_shows_the_provider(airflow_cli):
     result = airflow_cli("providers", "list")
     assert result.returncode == 0, result.stderr
-    assert "airflow-provider-braze" in result.stdout
+    assert "airflow-provider-braze-messaging" in result.stdout
 
 
 @pytest.mark.e2e
