@@ -124,6 +124,8 @@ def main(dist_dir: str) -> int:
         print(f"expected one wheel and one sdist in {dist_dir}, found {wheels + sdists}", file=sys.stderr)
         return 1
     problems = check_wheel(wheels[0], version) + check_sdist(sdists[0], version)
+    if f"## [{version}]" not in (ROOT / "CHANGELOG.md").read_text():
+        problems.append(f"CHANGELOG.md has no '## [{version}]' section for the version being built")
     for problem in problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
     print("dist contents: " + ("FAILED" if problems else "OK"))
