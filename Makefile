@@ -1,6 +1,8 @@
-# airflow-provider-braze: the two quick-start commands and their helpers.
+# airflow-provider-braze-messaging: the two quick-start commands and their helpers.
 #   make demo   run every example DAG with `airflow dags test` against the embedded Braze sandbox
 #   make test   lint, then the whole test suite on Airflow 2.11 and on the newest Airflow 3
+#   make dist-check   build sdist + wheel, install the wheel into clean venvs (Airflow 2.11 and 3) and use it
+#   make min-deps     the unit suite with every dependency at its lowest allowed version
 # Each sets itself up from nothing: virtual environments under .venv/, installs included.
 
 SHELL := /bin/bash
@@ -13,27 +15,28 @@ AIRFLOW3_SPEC ?= apache-airflow>=3.0.0,<4
 VENV2 := .venv/airflow2
 VENV3 := .venv/airflow3
 DEMO_HOME := .airflow-home-demo
-PIP := python -m pip install --quiet --disable-pip-version-check
-# This workplace's pip config lists local index folders that may not exist; hide only that noise.
-QUIET_PIP := { grep -v "^WARNING: Location 'file:" || true; }
+# -qq: errors only (pip's own switch), whatever the machine's pip configuration warns about.
+PIP := python -m pip install -qq --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-airflow2 test-airflow3 lint bench venvs clean
+.PHONY: help demo test test-airflow2 test-airflow3 lint bench venvs clean dist-check min-deps
 
 help:
 	@echo "make demo   # example DAGs end to end against the Braze sandbox, then what was sent"
 	@echo "make test   # lint + all tests on Airflow 2.11 and the newest Airflow 3"
 	@echo "make bench  # benchmarks against the sandbox"
+	@echo "make dist-check  # build sdist + wheel, install the wheel like a user on Airflow 2.11 and 3, use it"
+	@echo "make min-deps    # unit suite with every dependency at its lowest allowed version"
 
 $(VENV2)/.installed: pyproject.toml
 	rm -rf $(VENV2) && $(PYTHON) -m venv $(VENV2)
-	{ $(VENV2)/bin/$(PIP) --upgrade pip && $(VENV2)/bin/$(PIP) "$(AIRFLOW2_SPEC)" -e ".[test,demo]"; } 2>&1 | $(QUIET_PIP)
+	{ $(VENV2)/bin/$(PIP) --upgrade pip && $(VENV2)/bin/$(PIP) "$(AIRFLOW2_SPEC)" -e ".[test,demo]"; }
 	$(VENV2)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV2)')"
 	touch $@
 
 $(VENV3)/.installed: pyproject.toml
 	rm -rf $(VENV3) && $(PYTHON) -m venv $(VENV3)
-	{ $(VENV3)/bin/$(PIP) --upgrade pip && $(VENV3)/bin/$(PIP) "$(AIRFLOW3_SPEC)" -e ".[test,demo,lint]"; } 2>&1 | $(QUIET_PIP)
+	{ $(VENV3)/bin/$(PIP) --upgrade pip && $(VENV3)/bin/$(PIP) "$(AIRFLOW3_SPEC)" -e ".[test,demo,lint]"; }
 	$(VENV3)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV3)')"
 	touch $@
 
@@ -76,5 +79,12 @@ test: venvs
 bench: $(VENV3)/.installed
 	$(VENV3)/bin/python benchmarks/run.py
 
+# Release checks (docs/releasing.md). Both build their own environments; CI runs them after `make test`.
+dist-check:
+	AIRFLOW2_SPEC="$(AIRFLOW2_SPEC)" AIRFLOW3_SPEC="$(AIRFLOW3_SPEC)" .ci/dist-check
+
+min-deps:
+	PYTHON="$(PYTHON)" .ci/min-deps
+
 clean:
-	rm -rf .venv $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache .dist-check dist

@@ -70,7 +70,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata (hooks, operators, sensors, triggers, connection type)."""
     return {
-        "package-name": "airflow-provider-braze",
+        "package-name": "airflow-provider-braze-messaging",
         "name": "Braze",
         "description": "Send Braze messages from Airflow: campaigns, Canvases, messages, schedules, send ids "
         "and Cloud Data Ingestion syncs.",

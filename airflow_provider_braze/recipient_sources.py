@@ -51,7 +51,7 @@ def iter_sql_rows(
         from airflow.providers.common.sql.hooks.sql import DbApiHook
     except ImportError as err:  # pragma: no cover - the sql extra
         raise BrazeConfigurationError(
-            "sql= needs apache-airflow-providers-common-sql: pip install 'airflow-provider-braze[sql]'"
+            "sql= needs apache-airflow-providers-common-sql: pip install 'airflow-provider-braze-messaging[sql]'"
         ) from err
     hook = BaseHook.get_connection(sql_conn_id).get_hook()
     if not isinstance(hook, DbApiHook):

@@ -19,6 +19,20 @@ def test_provider_info_is_valid_against_airflows_schema():
     jsonschema.validate(get_provider_info(), schema)
 
 
+def test_package_name_and_user_agent_carry_the_distribution_name():
+    from pathlib import Path
+
+    import tomllib
+
+    from airflow_provider_braze import __version__
+    from airflow_provider_braze.transport.connection_params import USER_AGENT
+
+    project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
+    # Airflow refuses a provider whose package-name differs from the installed distribution's name.
+    assert get_provider_info()["package-name"] == project["name"] == "airflow-provider-braze-messaging"
+    assert f"{project['name']}/{__version__}" == USER_AGENT
+
+
 def test_every_declared_module_imports_and_the_hook_class_exists():
     import importlib
 
@@ -44,7 +58,7 @@ def test_providers_manager_knows_the_braze_connection_type():
     from airflow.providers_manager import ProvidersManager
 
     manager = ProvidersManager()
-    assert "airflow-provider-braze" in manager.providers
+    assert "airflow-provider-braze-messaging" in manager.providers
     hook_info = manager.hooks["braze"]
     assert hook_info is not None
     assert hook_info.hook_class_name == "airflow_provider_braze.hooks.braze.BrazeHook"
@@ -65,7 +79,7 @@ def test_airflow2_field_behaviour_matches_the_declarative_one():
 def test_airflow_providers_list_shows_the_provider(airflow_cli):
     result = airflow_cli("providers", "list")
     assert result.returncode == 0, result.stderr
-    assert "airflow-provider-braze" in result.stdout
+    assert "airflow-provider-braze-messaging" in result.stdout
 
 
 @pytest.mark.e2e

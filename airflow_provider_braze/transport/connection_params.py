@@ -11,7 +11,7 @@ from airflow_provider_braze.exceptions import BrazeConfigurationError
 from airflow_provider_braze.instances import BrazeEndpointError, BrazeInstance, instance_for_url, resolve_rest_endpoint
 from airflow_provider_braze.transport.settings import BrazeClientSettings, BrazeSettingsError
 
-USER_AGENT = f"airflow-provider-braze/{__version__}"
+USER_AGENT = f"airflow-provider-braze-messaging/{__version__}"
 
 
 @dataclass(frozen=True)

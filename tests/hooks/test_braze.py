@@ -74,7 +74,7 @@ def test_requests_carry_bearer_auth_json_and_user_agent_and_never_the_key_in_bod
     for request in sandbox.requests:
         headers = {k.lower(): v for k, v in request.headers.items()}
         assert headers["authorization"] == "<redacted>"  # recorded redacted: it was present and accepted
-        assert headers["user-agent"] == f"airflow-provider-braze/{__version__}"
+        assert headers["user-agent"] == f"airflow-provider-braze-messaging/{__version__}"
         assert request.status in (200, 201)
         assert sandbox.api_key not in json.dumps(request.body)
         assert sandbox.api_key not in json.dumps(request.query)
