@@ -140,13 +140,14 @@ class SandboxPort:
 
     def refuse(self) -> None:
         """Stop listening: new connections are refused (open ones finish their exchange)."""
+        self.state = "refuse"  # first: answers from now on close their connection
         with self._lock:
             self._stop_server()
             self._close_hole()
-            self.state = "refuse"
 
     def black_hole(self) -> None:
         """Listen but never accept, with the accept queue full: new connections time out connecting."""
+        self.state = "connect_timeout"  # first: answers from now on close their connection
         with self._lock:
             self._stop_server()
             self._close_hole()
@@ -162,7 +163,6 @@ class SandboxPort:
                     filler.connect((self.host, self.port))
                 self._hole.append(filler)
             time.sleep(0.05)
-            self.state = "connect_timeout"
 
     def take_down(self, how: str) -> None:
         """``refuse`` or ``connect_timeout`` (see :meth:`refuse` and :meth:`black_hole`)."""
