@@ -44,8 +44,9 @@ BASE_EXTRAS: dict[str, Any] = {
 HOLD_SECONDS = 6.0
 #: ``execution_timeout`` of the execution-timeout cells (it strikes while a request is held).
 EXECUTION_TIMEOUT = 2.5
-#: Seconds between SIGTERM and the SIGKILL that follows if the task is still running.
-SIGTERM_GRACE = 2.0
+#: Seconds between SIGTERM and the SIGKILL that follows if the task is still running: Airflow 3's
+#: supervisor escalates after 5 s (Airflow 2 waits ``killed_task_cleanup_time``, 60 s by default).
+SIGTERM_GRACE = 5.0
 
 #: fault id → (title in the docs, what kind of fault, extra arguments)
 FAULTS: dict[str, tuple[str, str]] = {

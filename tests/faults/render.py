@@ -102,8 +102,14 @@ def render(verdicts: list[dict[str, Any]]) -> str:
         "request: unprocessed (first request: the request is dropped when the worker dies; mid-send: it is "
         "processed anyway)",
         f"or processed with the answer pending (after acceptance). `execution_timeout` is {EXECUTION_TIMEOUT} s; "
-        f"SIGTERM is followed by SIGKILL after {SIGTERM_GRACE} s,",
-        "as Airflow escalates. Connection refused and connect timeouts last until the retry starts.",
+        f"SIGTERM is followed by SIGKILL after {SIGTERM_GRACE:g} s",
+        "as Airflow 3 escalates (the worker runs Airflow's SIGTERM handling: `on_kill()`, and on Airflow 2 an "
+        "`AirflowTaskTerminated` raised in the task).",
+        "Connection refused and connect timeouts last until the retry starts. Client-side faults: the resume "
+        "store fails from its first write",
+        "after the record is opened (before), from the first write recording an acceptance mid-send (mid), or "
+        "at the final write (after);",
+        "the outcome writer raises on the 1st, 4th or 8th settled batch.",
         "",
         "| Fault | " + " | ".join(PHASE_TITLES[p] for p in PHASES) + " |",
         "|---|" + "---|" * len(PHASES),

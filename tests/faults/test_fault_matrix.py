@@ -170,8 +170,11 @@ def matrix(airflow_cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, d
         verdicts[cell.id] = judge(cell, counts, _read_record(Path(cell.resume_dir)), events, exercised)
     summary = {"seconds": round(seconds, 1), "log": str(work / "dags-test.log"), "cells": list(verdicts.values())}
     (work / "fault-matrix.json").write_text(json.dumps(summary, indent=1))
-    if os.environ.get("BRAZE_FAULT_MATRIX_RESULTS"):
-        Path(os.environ["BRAZE_FAULT_MATRIX_RESULTS"]).write_text(json.dumps(summary, indent=1))
+    if os.environ.get("BRAZE_FAULT_MATRIX_RESULTS"):  # kept: pytest prunes its old temporary directories
+        kept = Path(os.environ["BRAZE_FAULT_MATRIX_RESULTS"])
+        summary["log"] = str(kept.with_suffix(".log"))
+        kept.with_suffix(".log").write_text(run.stdout + run.stderr)
+        kept.write_text(json.dumps(summary, indent=1))
     assert any(e["event"] == "start" for c in CELLS for e in _events(Path(c.results_file))), (run.stdout + run.stderr)[
         -6000:
     ]

@@ -141,14 +141,15 @@ class SandboxPort:
     def refuse(self) -> None:
         """Stop listening: new connections are refused (open ones finish their exchange)."""
         with self._lock:
+            self._close_listener()
+            self.state = "refuse"  # answers from now on close their connection: the next one is refused
             self._stop_server()
             self._close_hole()
-            self.state = "refuse"
 
     def black_hole(self) -> None:
         """Listen but never accept, with the accept queue full: new connections time out connecting."""
         with self._lock:
-            self._stop_server()
+            self._close_listener()
             self._close_hole()
             hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             hole.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -162,7 +163,8 @@ class SandboxPort:
                     filler.connect((self.host, self.port))
                 self._hole.append(filler)
             time.sleep(0.05)
-            self.state = "connect_timeout"
+            self.state = "connect_timeout"  # answers from now on close their connection
+            self._stop_server()
 
     def take_down(self, how: str) -> None:
         """``refuse`` or ``connect_timeout`` (see :meth:`refuse` and :meth:`black_hole`)."""
@@ -179,6 +181,15 @@ class SandboxPort:
             self._stop_server()
             self._close_hole()
             self.state = "closed"
+
+    def _close_listener(self) -> None:
+        """Stop listening at once (the accept loop notices later): new connections are refused from here,
+        none is left half-accepted in the backlog to be reset."""
+        if self._server is not None:
+            listener = self._server.socket
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # Linux: leaves LISTEN now, even while the loop polls it
+            listener.close()
 
     def _stop_server(self) -> None:
         if self._server is not None:
