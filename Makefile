@@ -76,5 +76,12 @@ test: venvs
 bench: $(VENV3)/.installed
 	$(VENV3)/bin/python benchmarks/run.py
 
+# make e2e: the deployment test — PostgreSQL, Redis, the sandbox, Airflow 3 with CeleryExecutor
+# (scheduler, dag-processor, triggerer, API server, two Celery workers), all started from packages by
+# e2e/run_deployment.py, which also installs them (apt-get as root; its own venv in .venv/e2e).
+.PHONY: e2e
+e2e:
+	$(PYTHON) e2e/run_deployment.py
+
 clean:
 	rm -rf .venv $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache
