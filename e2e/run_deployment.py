@@ -81,8 +81,10 @@ def pg_bin(name: str) -> str | None:
     return str(candidates[-1]) if candidates else None
 
 
-def ensure_os_packages() -> None:
+def ensure_os_packages(*, ui: bool = False) -> None:
     missing = []
+    if ui and not (shutil.which("chromium") and shutil.which("chromedriver")):
+        missing += ["chromium", "chromium-driver"]
     if not shutil.which("redis-server"):
         missing.append("redis-server")
     if not pg_bin("initdb") or not shutil.which("psql"):
@@ -313,6 +315,8 @@ class E2E:
         self.sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
         self.api = AirflowAPI(f"http://127.0.0.1:{self.ports['api']}")
         self.home = root / "airflow-home"
+        self.ui = False
+        self.ui_task: tuple[str, str] | None = None
         self.dags = root / "dags"
 
     # checks collect failures and go on, so one run reports everything it saw
@@ -492,6 +496,7 @@ class E2E:
             runs.append((dag_id, "manual, no logical date", self.api.trigger(dag_id)))
         for dag_id in ("example_braze_abandoned_cart", "example_braze_send_id"):
             runs.append((dag_id, "manual, logical date", self.api.trigger(dag_id, "2026-02-03T04:05:06Z")))
+        self.ui_task = ("example_braze_send_id", runs[-1][2])
         backfill = self.api(
             "POST",
             "/backfills",
@@ -569,6 +574,23 @@ class E2E:
         texts = [f.read_text(errors="replace") for f in files]
         self.numbers.setdefault("trigger logs written by the triggerer", {})[f"{dag_id}.{task_id}"] = len(files)
         return any("Trigger fired event" in t for t in texts)
+
+    def ui_checks(self) -> None:
+        """The UI in headless Chromium: connection form, Test button, extra link, rendered fields."""
+        log("E. the UI in headless Chromium")
+        sys.path.insert(0, str(REPO / "e2e"))
+        from ui_check import run_ui_checks
+
+        assert self.ui_task
+        dag_id, run_id = self.ui_task
+        task_url = f"/dags/{dag_id}/runs/{run_id}/tasks/trigger_with_send_id/mapped/0"
+        dashboard = f"{self.sandbox_url}/engagement/campaigns/monthly-statement-campaign"
+        try:
+            run_ui_checks(
+                self.api.base, self.sandbox_url, self.dep.logs / "screenshots", self.check, task_url, dashboard
+            )
+        except Exception as error:  # a UI that changed shape: report it, go on with the rest
+            self.check(False, f"UI checks stopped: {type(error).__name__}: {str(error).splitlines()[0]}")
 
     # -- B/C/D: the large sharded send --
 
@@ -737,6 +759,18 @@ class E2E:
 
     # -- driver --
 
+    def serve(self) -> int:
+        """Start everything and wait: a deployment to look at by hand (Ctrl-C stops every process)."""
+        try:
+            self.start_sandbox()
+            self.start_airflow()
+            log(f"Airflow UI and REST API: {self.api.base} (every user is admin); Braze sandbox: {self.sandbox_url}")
+            log(f"logs: {self.dep.logs}; Ctrl-C stops every process")
+            while True:
+                time.sleep(3600)
+        finally:
+            self.dep.stop_all()
+
     def run(self) -> int:
         started = time.monotonic()
         try:
@@ -744,6 +778,8 @@ class E2E:
             self.start_airflow()
             self.numbers["startup seconds"] = round(time.monotonic() - started, 1)
             self.examples()
+            if self.ui:
+                self.ui_checks()
             run_id = self.fan_out()
             self.cleared_sends_nothing(run_id)
             self.worker_killed()
@@ -780,19 +816,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, homes) afterwards")
     parser.add_argument("--root", help="work directory (default: a new one under /tmp)")
+    parser.add_argument("--ui", action="store_true", help="also drive the UI in headless Chromium (installs it)")
+    parser.add_argument("--serve", action="store_true", help="start the deployment, run no check, wait for Ctrl-C")
     args = parser.parse_args()
-    ensure_os_packages()
+    ensure_os_packages(ui=args.ui or os.environ.get("E2E_UI") == "1")
     bin_dir = ensure_venv()
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="braze-e2e-"))
     root.mkdir(parents=True, exist_ok=True)
     test = E2E(bin_dir, root)
+    test.ui = args.ui or os.environ.get("E2E_UI") == "1"
+    if test.ui:
+        subprocess.run(
+            [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "selenium"],
+            check=True,
+        )
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise SystemExit(128 + signum)  # unwinds through E2E.run's finally, which stops every process
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return test.run()
+    return test.serve() if args.serve else test.run()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,166 @@
+"""The deployment test's browser part: Airflow 3's UI in headless Chromium (Debian's), driven by Selenium.
+
+Adds a Braze connection through the form (the relabelled *REST endpoint* / *REST API key* fields,
+the hidden fields absent, the extras with their help text), tests it against the sandbox (success,
+then Braze's 401 advice with a wrong key), opens a sending task instance and reads its Braze
+dashboard link and its rendered template fields. Screenshots go to the log directory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1300",
+]
+API_KEY = "sandbox-rest-api-key"  # the sandbox's key: not a secret, but it must not be shown
+
+
+def run_ui_checks(
+    base: str,
+    sandbox_url: str,
+    shots: Path,
+    check: Callable[..., None],
+    task_url: str,
+    dashboard_url: str,
+) -> None:
+    """Drive the UI at ``base``; ``check(ok, message)`` records each result.
+
+    :param base: the API server's URL (UI and REST).
+    :param sandbox_url: the Braze sandbox the new connection points at.
+    :param shots: directory for the screenshots.
+    :param check: the test's check function.
+    :param task_url: UI path of a finished Braze sending task instance (``/dags/.../tasks/...``).
+    :param dashboard_url: the Braze dashboard URL its extra link must open.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    shots.mkdir(parents=True, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    for flag in [*FLAGS, f"--user-data-dir={shots / 'chromium-profile'}"]:
+        options.add_argument(flag)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(15)
+
+    def body_text() -> str:
+        return str(driver.find_element(By.TAG_NAME, "body").text)
+
+    def wait_text(text: str, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in body_text():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def button(label: str) -> Any:
+        return driver.find_element(By.XPATH, f"//button[contains(normalize-space(.), '{label}')]")
+
+    try:
+        driver.get(f"{base}/auth/token/login")  # simple auth manager, every user admin: sets the token cookie
+        time.sleep(2)
+
+        # -- the connection form --
+        driver.get(f"{base}/connections")
+        button("Add Connection").click()
+        driver.find_element(By.NAME, "connection_id").send_keys("braze_from_the_form")
+        combo = driver.find_element(By.XPATH, "//input[@role='combobox']")
+        combo.send_keys("Braze")
+        time.sleep(1)
+        combo.send_keys(Keys.ENTER)
+        wait_text("REST endpoint")
+        form = body_text()
+        check(
+            "REST endpoint" in form and "REST API key" in form,
+            "connection form: fields relabelled REST endpoint / REST API key",
+        )
+        names = {e.get_attribute("name") for e in driver.find_elements(By.XPATH, "//input | //textarea")}
+        check(
+            not ({"login", "port", "schema"} & names),
+            f"connection form: hidden fields absent ({sorted(names & {'login', 'port', 'schema'})})",
+        )
+        driver.find_element(By.NAME, "host").send_keys(sandbox_url)
+        driver.find_element(By.NAME, "password").send_keys(API_KEY)
+        driver.save_screenshot(str(shots / "connection-form.png"))
+        button("Extra Fields").click()
+        wait_text("Requests per hour")
+        extras = body_text()
+        check(
+            "The workspace's shared hourly rate limit" in extras
+            and "Concurrent requests of one batched send" in extras,
+            "connection form: extras with their help text",
+        )
+        driver.save_screenshot(str(shots / "connection-form-extras.png"))
+        button("Save").click()
+        check(wait_text("braze_from_the_form"), "connection saved through the form")
+
+        # -- Test: success against the sandbox --
+        test_connection(driver, By, "braze_from_the_form")
+        ok = wait_text("Test Connection Successful", 30)
+        failed = "Test Connection Failed" in body_text()
+        driver.save_screenshot(str(shots / "connection-test.png"))
+        check(
+            ok,
+            "Test button: success against the sandbox"
+            + (f" (UI says: {_after(body_text(), 'Test Connection Failed')})" if failed else ""),
+        )
+        check(API_KEY not in driver.page_source, "the API key is not in the connections page")
+
+        # -- a sending task instance: the Braze extra link and the rendered template fields --
+        driver.get(f"{base}{task_url}/details")
+        wait_text("Extra Links")
+        time.sleep(2)
+        links = {
+            a.text: a.get_attribute("href")
+            for a in driver.find_elements(By.XPATH, "//a[contains(@href, '/engagement/')]")
+        }
+        driver.save_screenshot(str(shots / "task-extra-link.png"))
+        check(dashboard_url in links.values(), f"task details: Braze extra link opens {dashboard_url} ({links})")
+        driver.get(f"{base}{task_url}/rendered_templates")
+        wait_text("campaign_id")
+        time.sleep(2)
+        rendered = body_text()
+        driver.save_screenshot(str(shots / "task-rendered-templates.png"))
+        check("campaign_id" in rendered and "braze_conn_id" in rendered, "rendered template fields shown")
+        check(API_KEY not in driver.page_source, "rendered template fields: no API key")
+    finally:
+        driver.quit()
+
+
+def _after(text: str, marker: str) -> str:
+    return text.split(marker, 1)[1].strip().splitlines()[0] if marker in text else ""
+
+
+def test_connection(driver: Any, by: Any, conn_id: str) -> None:
+    """Press the row's Test button for ``conn_id`` on the connections list."""
+    row = driver.find_element(by.XPATH, f"//tr[contains(., '{conn_id}')]")
+    buttons = row.find_elements(by.XPATH, ".//button")
+    for candidate in buttons:
+        label = (
+            (candidate.get_attribute("aria-label") or "")
+            + " "
+            + (candidate.get_attribute("title") or "")
+            + candidate.text
+        )
+        if "Test" in label:
+            candidate.click()
+            return
+    raise AssertionError(f"no Test button in the row of {conn_id}: {[b.get_attribute('aria-label') for b in buttons]}")
