@@ -8,6 +8,8 @@ dashboard link and its rendered template fields. Screenshots go to the log direc
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +54,7 @@ def run_ui_checks(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    shots.mkdir(parents=True, exist_ok=True)
+    shots.mkdir(parents=True, exist_ok=True)  # the venv's Python runs this module (selenium lives there)
     options = webdriver.ChromeOptions()
     for flag in [*FLAGS, f"--user-data-dir={shots / 'chromium-profile'}"]:
         options.add_argument(flag)
@@ -164,3 +166,21 @@ def test_connection(driver: Any, by: Any, conn_id: str) -> None:
             candidate.click()
             return
     raise AssertionError(f"no Test button in the row of {conn_id}: {[b.get_attribute('aria-label') for b in buttons]}")
+
+
+def main(argv: list[str]) -> int:
+    """``ui_check.py BASE SANDBOX_URL SHOTS TASK_URL DASHBOARD_URL``: one JSON line per check."""
+    base, sandbox_url, shots, task_url, dashboard_url = argv
+
+    def check(ok: bool, message: str) -> None:
+        print("CHECK " + json.dumps({"ok": bool(ok), "message": message}), flush=True)  # noqa: T201 - the protocol
+
+    try:
+        run_ui_checks(base, sandbox_url, Path(shots), check, task_url, dashboard_url)
+    except Exception as error:  # a UI that changed shape: report it as a failed check
+        check(False, f"UI checks stopped: {type(error).__name__}: {str(error).splitlines()[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
