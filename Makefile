@@ -1,6 +1,8 @@
 # airflow-provider-braze-messaging: the two quick-start commands and their helpers.
 #   make demo   run every example DAG with `airflow dags test` against the embedded Braze sandbox
-#   make test   lint, then the whole test suite on Airflow 2.11 and on the newest Airflow 3
+#   make test   everything CI runs: `make check`, then `make e2e`, `make dist-check` and `make min-deps`
+#   make check        lint, then the whole pytest suite on Airflow 2.11 and on the newest Airflow 3
+#   make e2e          the deployment test: PostgreSQL, Redis, Airflow 3 with Celery workers, the sandbox
 #   make dist-check   build sdist + wheel, install the wheel into clean venvs (Airflow 2.11 and 3) and use it
 #   make min-deps     the unit suite with every dependency at its lowest allowed version
 # Each sets itself up from nothing: virtual environments under .venv/, installs included.
@@ -19,11 +21,13 @@ DEMO_HOME := .airflow-home-demo
 PIP := python -m pip install -qq --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help demo test test-airflow2 test-airflow3 lint bench venvs clean dist-check min-deps
+.PHONY: help demo test check test-airflow2 test-airflow3 lint bench venvs clean dist-check min-deps e2e
 
 help:
 	@echo "make demo   # example DAGs end to end against the Braze sandbox, then what was sent"
-	@echo "make test   # lint + all tests on Airflow 2.11 and the newest Airflow 3"
+	@echo "make test   # everything CI runs: check + e2e + dist-check + min-deps"
+	@echo "make check  # lint + all pytest tests on Airflow 2.11 and the newest Airflow 3"
+	@echo "make e2e    # the deployment test (Celery workers, triggerer, REST API, a killed worker)"
 	@echo "make bench  # benchmarks against the sandbox"
 	@echo "make dist-check  # build sdist + wheel, install the wheel like a user on Airflow 2.11 and 3, use it"
 	@echo "make min-deps    # unit suite with every dependency at its lowest allowed version"
@@ -69,22 +73,43 @@ test-airflow2: $(VENV2)/.installed
 test-airflow3: $(VENV3)/.installed
 	$(VENV3)/bin/python -m pytest $(PYTEST_ARGS)
 
-test: venvs
+check: venvs
 	@status=0; \
 	$(MAKE) --no-print-directory lint || status=1; \
 	echo "=== tests on Airflow 2.11 ==="; $(MAKE) --no-print-directory test-airflow2 || status=1; \
 	echo "=== tests on Airflow 3 ==="; $(MAKE) --no-print-directory test-airflow3 || status=1; \
+	if [ $$status -ne 0 ]; then echo "make check: FAILED (see above)"; fi; exit $$status
+
+# The wheel is checked on Python 3.12 (Airflow 2.11) and 3.13 (newest Airflow 3); `make check` covers
+# 3.11. python3.X from PATH, else pyenv's newest 3.X.
+interpreter = $(shell if python$(1) -c "" 2>/dev/null; then echo python$(1); elif command -v pyenv >/dev/null && \
+	v=$$(pyenv latest $(1) 2>/dev/null); then echo "$$(pyenv root)/versions/$$v/bin/python$(1)"; else echo python$(1); fi)
+
+test:
+	@status=0; \
+	$(MAKE) --no-print-directory check || status=1; \
+	echo "=== deployment test (make e2e) ==="; $(MAKE) --no-print-directory e2e || status=1; \
+	echo "=== the wheel, installed like a user (make dist-check) ==="; \
+	AIRFLOW2_PYTHON="$(call interpreter,3.12)" AIRFLOW3_PYTHON="$(call interpreter,3.13)" \
+	  $(MAKE) --no-print-directory dist-check || status=1; \
+	echo "=== lowest declared versions (make min-deps) ==="; $(MAKE) --no-print-directory min-deps || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; exit $$status
 
 bench: $(VENV3)/.installed
 	$(VENV3)/bin/python benchmarks/run.py
 
-# Release checks (docs/releasing.md). Both build their own environments; CI runs them after `make test`.
+# Release checks (docs/releasing.md). Both build their own environments; `make test` runs them.
 dist-check:
 	AIRFLOW2_SPEC="$(AIRFLOW2_SPEC)" AIRFLOW3_SPEC="$(AIRFLOW3_SPEC)" .ci/dist-check
 
 min-deps:
 	PYTHON="$(PYTHON)" .ci/min-deps
+
+# The deployment test: PostgreSQL, Redis, the sandbox, Airflow 3 with CeleryExecutor (scheduler,
+# dag-processor, triggerer, API server, two Celery workers), all started from packages by
+# e2e/run_deployment.py, which also installs them (apt-get as root; its own venv in .venv/e2e).
+e2e:
+	$(PYTHON) e2e/run_deployment.py
 
 clean:
 	rm -rf .venv $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache .dist-check dist

@@ -29,13 +29,14 @@ except ImportError:  # Airflow 2
 WAREHOUSE_CONN_ID = "braze_example_warehouse"
 HIGH_VALUE = 100.0
 
+# Safe to run again and concurrently (a scheduled and a manual run at once): every statement is
+# atomic on its own, the table is created once and the rows are upserted, never dropped.
 LOAD_SQL = [
     """CREATE TABLE IF NOT EXISTS carts (
-        external_user_id TEXT NOT NULL, sku TEXT NOT NULL, cart_value REAL NOT NULL, abandoned_at TEXT NOT NULL
+        external_user_id TEXT PRIMARY KEY, sku TEXT NOT NULL, cart_value REAL NOT NULL, abandoned_at TEXT NOT NULL
     )""",
-    "DELETE FROM carts",
     """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 130)
-       INSERT INTO carts (external_user_id, sku, cart_value, abandoned_at)
+       INSERT OR REPLACE INTO carts (external_user_id, sku, cart_value, abandoned_at)
        SELECT 'user-' || i, 'SKU-' || (i % 7), round(20 + (i * 37 % 200), 2),
               datetime('now', '-' || (i % 36) || ' hours', '-30 minutes')
        FROM n""",
@@ -75,7 +76,9 @@ with DAG(
 
     trigger_campaign = BrazeTriggerCampaignOperator.partial(
         task_id="trigger_campaign",
-        trigger_properties={"campaign_day": "{{ ds }}"},
+        # Not {{ ds }}: an Airflow 3 run triggered by hand has no logical date (and no ds). The run's
+        # logical date when it has one, else the time it was triggered for, works for every kind of run.
+        trigger_properties={"campaign_day": "{{ (dag_run.logical_date or dag_run.run_after) | ds }}"},
         map_index_template="{{ task.campaign_id }}",
     ).expand_kwargs(build_recipients(select_abandoned_carts.output))
 

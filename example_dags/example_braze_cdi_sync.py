@@ -37,9 +37,9 @@ with DAG(
         sql=[
             """CREATE TABLE IF NOT EXISTS braze_user_sync (
                    external_id TEXT PRIMARY KEY, payload TEXT NOT NULL, updated_at TEXT NOT NULL)""",
-            "DELETE FROM braze_user_sync",
+            # Upserted, not deleted and re-inserted: safe to run again and concurrently.
             """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 75)
-               INSERT INTO braze_user_sync
+               INSERT OR REPLACE INTO braze_user_sync
                SELECT 'synced-' || i, '{"plan": "pro", "seats": ' || i || '}', strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
                FROM n""",
         ],

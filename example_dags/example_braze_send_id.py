@@ -20,8 +20,12 @@ with DAG(
     catchup=False,
     tags=["braze", "example"],
 ) as dag:
+    # Not {{ ds_nodash }}: an Airflow 3 run triggered by hand has no logical date. The run's logical
+    # date when it has one, else the time it was triggered for, works for every kind of run.
     create_send_id = BrazeCreateSendIdOperator(
-        task_id="create_send_id", campaign_id=CAMPAIGN_ID, send_id="statement-{{ ds_nodash }}"
+        task_id="create_send_id",
+        campaign_id=CAMPAIGN_ID,
+        send_id="statement-{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}",
     )
 
     # One mapped task per region; every one carries the same send id.

@@ -34,11 +34,13 @@ with DAG(
     build_audience = SQLExecuteQueryOperator(
         task_id="build_audience",
         conn_id="braze_example_warehouse",
+        # Safe to run again and concurrently: created once, rows upserted (never DROP + CREATE, which
+        # fails when two runs interleave: "table score_changes already exists").
         sql=[
-            "DROP TABLE IF EXISTS score_changes",
-            "CREATE TABLE score_changes (user_id INTEGER PRIMARY KEY, external_user_id TEXT, new_score INTEGER)",
+            """CREATE TABLE IF NOT EXISTS score_changes (
+                   user_id INTEGER PRIMARY KEY, external_user_id TEXT, new_score INTEGER)""",
             """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
-               INSERT INTO score_changes SELECT i, 'member-' || i, (i * 7919) % 1000 FROM n""",
+               INSERT OR REPLACE INTO score_changes SELECT i, 'member-' || i, (i * 7919) % 1000 FROM n""",
         ],
     )
 
