@@ -79,10 +79,10 @@ class BrazeClientSettings:
 
     @property
     def in_flight_cap(self) -> int:
-        """``concurrency_cap``, or by default what ``requests_per_hour`` needs at 1 s latency (+25%, +8)."""
+        """``concurrency_cap``, or what ``requests_per_hour`` needs at 1 s latency (+25%, +8; at most 1,000)."""
         if self.concurrency_cap is not None:
             return self.concurrency_cap
-        return math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8
+        return min(1000, math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8)
 
     def replace(self, **changes: Any) -> BrazeClientSettings:
         """Return a copy with some settings changed (validated like extras)."""
