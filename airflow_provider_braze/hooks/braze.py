@@ -226,7 +226,8 @@ class BrazeHook(HttpHook):
                 "cdi_list": settings.cdi_list_requests_per_minute / 60.0 * self.rate_share,
                 "cdi_sync": settings.cdi_sync_requests_per_minute / 60.0 * self.rate_share,
                 "cdi_status": settings.cdi_status_requests_per_minute / 60.0 * self.rate_share,
-            }
+            },
+            share=self.rate_share,
         )
 
     @cached_property
