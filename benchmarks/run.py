@@ -8,8 +8,9 @@ said otherwise. The ceiling of a limit of R requests/s is R x 50 recipients/s.
    adaptive concurrency (the default) vs. a fixed 8 in flight. Target >= 0.90 everywhere, >= 0.95 at 50 ms.
 2. ``raised``: a raised limit, 300 req/s (``requests_per_hour`` 1,080,000) at 250 ms: one task and 4
    shard processes. Target >= 0.90 of the ceiling; prints the client's CPU per recipient.
-3. ``throttle``: a 30 req/s limit in 1 s windows at 250 ms: share of requests answered 429. Target <= 5%
-   at >= 0.90 of the ceiling.
+3. ``throttle``: Braze enforces 30 req/s in 1 s windows (50 ms latency) while the connection keeps the
+   default ``requests_per_hour``: the client learns the limit only from the headers. Share of requests
+   answered 429: target <= 5% at >= 0.90 of the ceiling (before in-flight-aware pacing: 13%).
 4. ``parse``: median import time of a DAG file using every Braze operator and sensor vs. one with only
    ``BaseOperator``. Target <= 1.05.
 5. ``memory``: peak RSS of ``airflow dags test`` for 10,000 vs 1,000,000 recipients. Target <= 50 MB apart.
@@ -301,17 +302,20 @@ def bench_raised(work: Path, seconds: float) -> bool:
 
 
 def bench_throttle(work: Path, seconds: float) -> bool:
-    rate, latency = 30, 0.25
+    rate, latency = 30, 0.05
     ceiling = rate * BATCH
     rows = int(ceiling * seconds)
-    log(f"== 429 share: limit {rate} req/s in 1 s windows, latency {latency * 1000:.0f} ms, {rows:,} recipients ==")
+    log(
+        f"== 429 share: Braze allows {rate} req/s in 1 s windows, latency {latency * 1000:.0f} ms, {rows:,} "
+        "recipients; the connection keeps the default requests_per_hour =="
+    )
     warehouse = work / "throttle.db"
     make_warehouse(warehouse, rows)
     base_env = warehouse_env(warehouse)
     sandbox = Sandbox()
     try:
         sandbox.configure(latency, rate)
-        result = send_once(sandbox, base_env, rows, 0, requests_per_hour=rate * 3600)
+        result = send_once(sandbox, base_env, rows, 0)  # the connection keeps Braze's default 250,000/hour
     finally:
         sandbox.stop()
     share_429 = result["throttled"] / max(result["requests"], 1)
