@@ -28,7 +28,7 @@ help:
 	@echo "make test   # everything CI runs: check + e2e + dist-check + min-deps"
 	@echo "make check  # lint + all pytest tests on Airflow 2.11 and the newest Airflow 3"
 	@echo "make e2e    # the deployment test (Celery workers, triggerer, REST API, a killed worker)"
-	@echo "make bench  # benchmarks against the sandbox"
+	@echo "make bench  # benchmarks against the sandbox (BENCH_ARGS=--quick: about half the time)"
 	@echo "make dist-check  # build sdist + wheel, install the wheel like a user on Airflow 2.11 and 3, use it"
 	@echo "make min-deps    # unit suite with every dependency at its lowest allowed version"
 
@@ -96,7 +96,7 @@ test:
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; exit $$status
 
 bench: $(VENV3)/.installed
-	$(VENV3)/bin/python benchmarks/run.py
+	$(VENV3)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 # Release checks (docs/releasing.md). Both build their own environments; `make test` runs them.
 dist-check:

@@ -37,7 +37,14 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     },
     "max_concurrency": {
         "label": "Max concurrency",
-        "description": "Concurrent requests of one batched send (default 8).",
+        "description": "A fixed number of requests in flight per batched send (default: adaptive, "
+        "rate x measured latency).",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "concurrency_cap": {
+        "label": "Concurrency cap",
+        "description": "Most requests an adaptive send keeps in flight (default: enough for requests_per_hour "
+        "at 1 s latency).",
         "schema": {"type": ["integer", "null"], "minimum": 1},
     },
     "requests_per_hour": {

@@ -8,8 +8,9 @@ said otherwise. The ceiling of a limit of R requests/s is R x 50 recipients/s.
    adaptive concurrency (the default) vs. a fixed 8 in flight. Target >= 0.90 everywhere, >= 0.95 at 50 ms.
 2. ``raised``: a raised limit, 300 req/s (``requests_per_hour`` 1,080,000) at 250 ms: one task and 4
    shard processes. Target >= 0.90 of the ceiling; prints the client's CPU per recipient.
-3. ``throttle``: a 30 req/s limit in 1 s windows at 250 ms: share of requests answered 429. Target <= 5%
-   at >= 0.90 of the ceiling.
+3. ``throttle``: Braze enforces 30 req/s in 1 s windows (50 ms latency) while the connection keeps the
+   default ``requests_per_hour``: the client learns the limit only from the headers. Share of requests
+   answered 429: target <= 5% at >= 0.90 of the ceiling (before in-flight-aware pacing: 13%).
 4. ``parse``: median import time of a DAG file using every Braze operator and sensor vs. one with only
    ``BaseOperator``. Target <= 1.05.
 5. ``memory``: peak RSS of ``airflow dags test`` for 10,000 vs 1,000,000 recipients. Target <= 50 MB apart.
@@ -71,6 +72,18 @@ def warehouse_env(path: Path) -> dict[str, str]:
     return {**os.environ, "AIRFLOW_CONN_BENCH_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(path)})}
 
 
+# The sandbox's ThreadingHTTPServer listens with the stdlib's backlog of 5 connections: a send opening
+# a hundred connections at once (100+ in flight at 250 ms) overflows it, and the kernel drops or resets
+# some after the request was written (unknown outcomes). Real gateways listen with deep backlogs.
+SANDBOX_LAUNCHER = """
+import sys
+from http.server import ThreadingHTTPServer
+ThreadingHTTPServer.request_queue_size = 1024
+from airflow_provider_braze.testing.sandbox.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 class Sandbox:
     """A sandbox in its own process (so it does not share the client's interpreter)."""
 
@@ -78,8 +91,8 @@ class Sandbox:
         self.process = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "airflow_provider_braze.testing.sandbox",
+                "-c",
+                SANDBOX_LAUNCHER,
                 "--port",
                 "0",
                 "--no-record-bodies",
@@ -139,11 +152,21 @@ op = BrazeTriggerCampaignOperator(
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+import airflow_provider_braze.operators.base as base
+sending = {}
+def timed_send_plan(*args, _send=base.send_plan, **kwargs):
+    sending["cpu"] = cpu()
+    try:
+        return _send(*args, **kwargs)
+    finally:
+        sending["cpu"] = cpu() - sending["cpu"]
+base.send_plan = timed_send_plan
 started, cpu_started = time.monotonic(), cpu()
 result = op.execute({})
 print(json.dumps({"seconds": time.monotonic() - started, "recipients": result["recipients"],
                   "send_seconds": result["seconds"], "rate_limited": result["rate_limited_responses"],
-                  "cpu_seconds": cpu() - cpu_started, "unknown": result["unknown_outcome_count"]}))
+                  "cpu_seconds": cpu() - cpu_started, "send_cpu_seconds": sending["cpu"],
+                  "unknown": result["unknown_outcome_count"]}))
 """
 
 
@@ -204,6 +227,7 @@ def send_once(sandbox: Sandbox, base_env: dict, rows: int, concurrency: int, sha
         "throttled": sum(1 for r in requests if r["status"] == 429),
         "requests_list": requests,
         "cpu_us_per_recipient": sum(r["cpu_seconds"] for r in results) / max(recipients, 1) * 1e6,
+        "send_cpu_us_per_recipient": sum(r["send_cpu_seconds"] for r in results) / max(recipients, 1) * 1e6,
         "once": exactly_once(sandbox, rows),
         "unknown": sum(r["unknown"] for r in results),
         "sandbox_cpu_share": sandbox_cpu / seconds,
@@ -268,8 +292,9 @@ def bench_raised(work: Path, seconds: float) -> bool:
                 f"unknown outcomes {result['unknown']}  exactly once: {result['once']}  {'PASS' if passed else 'FAIL'}"
             )
             log(
-                f"            client CPU {result['cpu_us_per_recipient']:.0f} us/recipient (whole task: SQL, "
-                f"validation, spool, sending); sandbox busy {result['sandbox_cpu_share']:.0%} of a core"
+                f"            client CPU per recipient: {result['send_cpu_us_per_recipient']:.1f} us sending, "
+                f"{result['cpu_us_per_recipient']:.1f} us for the whole task (imports, SQL, validation, spool); "
+                f"sandbox busy {result['sandbox_cpu_share']:.0%} of a core"
             )
     finally:
         sandbox.stop()
@@ -277,17 +302,20 @@ def bench_raised(work: Path, seconds: float) -> bool:
 
 
 def bench_throttle(work: Path, seconds: float) -> bool:
-    rate, latency = 30, 0.25
+    rate, latency = 30, 0.05
     ceiling = rate * BATCH
     rows = int(ceiling * seconds)
-    log(f"== 429 share: limit {rate} req/s in 1 s windows, latency {latency * 1000:.0f} ms, {rows:,} recipients ==")
+    log(
+        f"== 429 share: Braze allows {rate} req/s in 1 s windows, latency {latency * 1000:.0f} ms, {rows:,} "
+        "recipients; the connection keeps the default requests_per_hour =="
+    )
     warehouse = work / "throttle.db"
     make_warehouse(warehouse, rows)
     base_env = warehouse_env(warehouse)
     sandbox = Sandbox()
     try:
         sandbox.configure(latency, rate)
-        result = send_once(sandbox, base_env, rows, 0, requests_per_hour=rate * 3600)
+        result = send_once(sandbox, base_env, rows, 0)  # the connection keeps Braze's default 250,000/hour
     finally:
         sandbox.stop()
     share_429 = result["throttled"] / max(result["requests"], 1)
@@ -337,13 +365,16 @@ PARSE_BRAZE = (
 """
 )
 
+# In one fresh interpreter: the BaseOperator-only DAG file (Airflow's own import cost), then what the
+# Braze DAG file adds on top. Timing the addition in the same process keeps machine-load noise out of it.
 IMPORT_TIMER = """
 import importlib.util, sys, time
-started = time.perf_counter()
-spec = importlib.util.spec_from_file_location("bench_dag", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-print(time.perf_counter() - started)
+def load(name, path):
+    started = time.perf_counter()
+    spec = importlib.util.spec_from_file_location(name, path)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    return time.perf_counter() - started
+print(load("bench_base", sys.argv[1]), load("bench_braze", sys.argv[2]))
 """
 
 
@@ -354,22 +385,27 @@ def bench_parse(work: Path, runs: int) -> bool:
     braze.write_text(PARSE_BRAZE)
     env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW_HOME": str(work / "parse-home")}
 
-    def timed(path: Path) -> float:
+    def timed() -> tuple[float, float]:
         out = subprocess.run(
-            [sys.executable, "-c", IMPORT_TIMER, str(path)], env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", IMPORT_TIMER, str(base), str(braze)], env=env, capture_output=True, text=True
         )
-        return float(out.stdout.strip().splitlines()[-1])
+        if out.returncode != 0:
+            raise SystemExit(f"parse benchmark failed: {out.stderr[-2000:]}")
+        base_s, extra_s = out.stdout.strip().splitlines()[-1].split()
+        return float(base_s), float(extra_s)
 
-    timed(base)  # warm the file cache
-    times: dict[Path, list[float]] = {base: [], braze: []}
-    for _ in range(runs):  # interleaved, so machine load hits both alike
-        for path in (base, braze):
-            times[path].append(timed(path))
-    base_s, braze_s = statistics.median(times[base]), statistics.median(times[braze])
-    ratio = braze_s / base_s
+    timed()  # warm the file cache
+    samples = [timed() for _ in range(runs)]
+    ratios = sorted((b + e) / b for b, e in samples)
+    base_s = statistics.median(b for b, _ in samples)
+    extra_s = statistics.median(e for _, e in samples)
+    ratio = statistics.median(ratios)
     ok = ratio <= 1.05
-    log(f"  BaseOperator only: {base_s * 1000:.0f} ms; with every Braze operator and sensor: {braze_s * 1000:.0f} ms")
-    log(f"  ratio {ratio:.3f} (target <= 1.05)  {'PASS' if ok else 'FAIL'}")
+    log(
+        f"  BaseOperator only: {base_s * 1000:.0f} ms; every Braze operator and sensor adds {extra_s * 1000:.0f} ms "
+        f"(imports and 11 tasks)"
+    )
+    log(f"  ratio {ratio:.3f} (range {ratios[0]:.3f}-{ratios[-1]:.3f}; target <= 1.05)  {'PASS' if ok else 'FAIL'}")
     return ok
 
 

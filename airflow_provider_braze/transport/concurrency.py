@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 #: requests, so starting high costs nothing but lets a slow Braze reach the rate at once.
 INITIAL_LATENCY = 1.0
 #: In flight = rate x latency x HEADROOM (+1): covers latency jitter and the answer's hand-off.
-HEADROOM = 1.25
+HEADROOM = 1.5
 
 
 class LatencyMeter:

@@ -19,6 +19,7 @@ signal. Every response's ``X-RateLimit-*`` headers are fed back:
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -109,6 +110,8 @@ class RateLimiter:
     :param clock: a monotonic clock (tests may pass a fake).
     :param sleep: the sleep function (tests may pass a fake).
     :param wall: the local epoch clock (tests may pass a fake).
+    :param share: this limiter's share of the workspace's limits (1/N for each of N shard tasks): the
+        others are assumed to use the window as fast, so each own dispatch counts for ``1/share``.
     """
 
     def __init__(
@@ -118,7 +121,9 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wall: Callable[[], float] = time.time,
+        share: float = 1.0,
     ) -> None:
+        self._share = min(1.0, max(share, 1e-6))
         self._intervals = {name: 1.0 / rate for name, rate in rates.items() if rate > 0}
         self._next_slot: dict[str, float] = {}
         self._blocked_until: dict[str, float] = {}
@@ -144,8 +149,8 @@ class RateLimiter:
         window = self._windows.get(budget)
         if window is None or braze_now >= window.reset_at:
             return None, 0.0
-        used_since = self._dispatched.get(budget, 0) - window.number
-        return window.remaining - used_since, window.reset_at - braze_now
+        used_since = (self._dispatched.get(budget, 0) - window.number) / self._share
+        return math.floor(window.remaining - used_since), window.reset_at - braze_now
 
     def window_allowance(self, budget: str) -> int | None:
         """How many more requests the current window admits, counting those in flight (None: unknown)."""
@@ -227,5 +232,8 @@ class RateLimiter:
             return  # a late answer from a window that has closed
         # Same window: keep whichever says less is left (answers arrive out of order).
         dispatched = self._dispatched.get(budget, 0)
-        if seen.remaining - (dispatched - seen.number) < current.remaining - (dispatched - current.number):
+        if (
+            seen.remaining - (dispatched - seen.number) / self._share
+            < current.remaining - (dispatched - current.number) / self._share
+        ):
             self._windows[budget] = seen

@@ -37,7 +37,7 @@ class BrazeClientSettings:
         default), a send adapts: it measures Braze's latency and keeps rate x latency in flight.
     :param concurrency_cap: the most requests one adaptive send keeps in flight; also the size of
         the HTTP pool. Default: enough for ``requests_per_hour`` at 1 s latency, with headroom (95
-        for Braze's default 250,000/hour; 383 for 1,080,000/hour).
+        for Braze's default 250,000/hour), at most 256.
     :param requests_per_hour: the shared hourly budget (Braze default 250,000).
     :param broadcast_requests_per_minute: the budget of segment/audience sends (Braze default 250).
     :param send_ids_per_day: the ``/sends/id/create`` budget (Braze default 100).
@@ -79,10 +79,10 @@ class BrazeClientSettings:
 
     @property
     def in_flight_cap(self) -> int:
-        """``concurrency_cap``, or by default what ``requests_per_hour`` needs at 1 s latency (+25%, +8)."""
+        """``concurrency_cap``, or what ``requests_per_hour`` needs at 1 s latency (+25%, +8; at most 256)."""
         if self.concurrency_cap is not None:
             return self.concurrency_cap
-        return math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8
+        return min(256, math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8)
 
     def replace(self, **changes: Any) -> BrazeClientSettings:
         """Return a copy with some settings changed (validated like extras)."""

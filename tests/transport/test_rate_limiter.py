@@ -79,6 +79,16 @@ def test_requests_in_flight_count_against_the_window_remaining():
     assert limiter.window_allowance("shared") is None  # a new window: nothing known yet
 
 
+def test_a_shard_counts_the_other_shards_requests_against_the_window():
+    clock = FakeClock()
+    limiter = RateLimiter({}, clock=clock, sleep=clock.sleep, wall=clock.wall, share=0.25)  # 1 of 4 shards
+    first = limiter.acquire("shared")
+    limiter.acquire("shared")
+    info = RateLimitInfo(limit=70, remaining=9, reset_at=clock.wall() + 10)
+    limiter.observe("shared", info, rate_limited=False, ticket=first)
+    assert limiter.window_allowance("shared") == 5  # 9 left, minus ours and the 3 the others sent meanwhile
+
+
 def test_a_late_answer_does_not_reopen_a_window():
     limiter, clock = limiter_with({})
     tickets = [limiter.acquire("shared") for _ in range(4)]

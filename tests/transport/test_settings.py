@@ -46,6 +46,7 @@ def test_concurrency_adapts_by_default_with_a_cap_sized_for_the_hourly_limit_at_
     assert default.max_concurrency is None  # adaptive
     assert 250_000 / 3600 * 1.0 <= default.in_flight_cap <= 100
     raised = BrazeClientSettings.from_extras({"requests_per_hour": "1080000"})
-    assert raised.in_flight_cap >= 300 * 1.25
+    assert raised.in_flight_cap >= 300 * 0.6 * 1.25  # 300/s at 600 ms
+    assert BrazeClientSettings.from_extras({"requests_per_hour": 10**9}).in_flight_cap == 256  # threads stay few
     explicit = BrazeClientSettings.from_extras({"concurrency_cap": "40", "max_concurrency": "4"})
     assert (explicit.in_flight_cap, explicit.max_concurrency) == (40, 4)
