@@ -27,7 +27,11 @@ class BrazeCreateSendIdOperator(BrazeBaseOperator):
 
     .. code-block:: python
 
-        BrazeCreateSendIdOperator(task_id="create_send_id", campaign_id="c", send_id="spring-{{ ds_nodash }}")
+        BrazeCreateSendIdOperator(
+            task_id="create_send_id",
+            campaign_id="c",
+            send_id="spring-{{ (dag_run.logical_date or dag_run.run_after) | ds_nodash }}",  # any run kind
+        )
 
     :param campaign_id: the API campaign (templated).
     :param send_id: the id to create (ASCII, ≤ 64; templated); Braze generates one when omitted.
