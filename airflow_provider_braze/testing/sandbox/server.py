@@ -81,6 +81,13 @@ class _Reply:
         return json.dumps(self.body).encode(), "application/json"
 
 
+class _SandboxHTTPServer(ThreadingHTTPServer):
+    """A deep listen backlog, like a real gateway's: a send opening a hundred connections at once must
+    not have some dropped by the kernel after the request was written (the stdlib's default is 5)."""
+
+    request_queue_size = 1024
+
+
 class SandboxPort:
     """One listening port of a sandbox (plain HTTP or TLS), which faults can take down and tests reopen.
 
@@ -124,7 +131,7 @@ class SandboxPort:
                 owner = self.owner
                 sandbox_port = port_owner
 
-            server = ThreadingHTTPServer((self.host, self.port), Handler, bind_and_activate=True)
+            server = _SandboxHTTPServer((self.host, self.port), Handler, bind_and_activate=True)
             server.daemon_threads = True
             if self.tls is not None:
                 server.socket = self.tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
