@@ -221,13 +221,19 @@ def _send_one(
 ) -> BrazeResponse:
     if stop.is_set():
         raise _StoppedError()
-    if ledger is not None:
-        ledger.reserve(request.number)  # durably "in flight" before the request may leave the process
+
+    def in_flight() -> None:  # once the rate limiter grants the slot, right before the request is written
+        if ledger is not None:
+            ledger.reserve(request.number)  # durably "in flight" before the request may leave the process
         if stop.is_set():
-            ledger.release(request.number)
+            if ledger is not None:
+                ledger.release(request.number)
             raise _StoppedError()
+
     try:
-        return hook.request(plan.endpoint.method, plan.endpoint.path, json=request.body, cancel=stop)
+        return hook.request(
+            plan.endpoint.method, plan.endpoint.path, json=request.body, cancel=stop, before_send=in_flight
+        )
     except BrazeError as error:
         if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
             return hook.request(

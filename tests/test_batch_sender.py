@@ -211,3 +211,35 @@ def test_on_kill_stops_dispatching_and_the_task_does_not_end_as_a_success(sandbo
     accepted = sum(end - start for start, end in record["accepted"])
     assert accepted == len(sandbox.requests) < 20  # stopped early; every batch sent is recorded
     assert record["in_flight"] == []
+
+
+def test_a_batch_waiting_for_its_rate_limit_slot_is_not_in_flight(braze_connection, tmp_path):
+    """A crash while threads wait for the rate limiter names only the requests really on the wire."""
+    import pytest
+
+    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.hooks.braze import BrazeHook
+    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
+
+    braze_connection.configure(latency=1.5)
+    hook = BrazeHook(settings={"requests_per_hour": 7200, "max_concurrency": 8})  # one request per 0.5 s
+    plan = _plan(1000)
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", plan.fingerprint, flush_interval=0)
+    ledger.open(plan.total_requests)
+    stop = threading.Event()
+    seen: dict[str, int] = {}
+
+    def crash_snapshot() -> None:  # what the store holds when the worker "dies", 1.2 s in
+        time.sleep(1.2)
+        seen["on_the_wire"] = len(braze_connection.requests)
+        seen["in_flight"] = len(store.load("k")["in_flight"])
+        stop.set()
+
+    snapshot = threading.Thread(target=crash_snapshot)
+    snapshot.start()
+    with pytest.raises(BrazeSendInterruptedError):
+        send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=8, ledger=ledger, stop=stop)
+    snapshot.join()
+    plan.close()
+    assert 1 <= seen["in_flight"] <= seen["on_the_wire"] + 1  # not the 8 threads waiting for their slot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
@@ -253,6 +253,7 @@ class BrazeHook(HttpHook):
         params: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """Send one request to Braze with the retry policy and rate limiting, and parse the answer.
 
@@ -262,6 +263,9 @@ class BrazeHook(HttpHook):
         :param params: query parameters of a GET.
         :param retry_unknown_outcome: override the connection's ``retry_unknown_outcome`` for this request.
         :param cancel: once set (the task is stopping), no further attempt is made: the last error is raised.
+        :param before_send: called once, after the rate limiter granted the first attempt's slot and right
+            before the request is written (the send engine records the batch as in flight there); an
+            exception from it means nothing was sent.
         :return: the parsed answer (202 ``queued`` and partial successes included).
         :raises BrazeAPIError: on an error status (a subclass per status family).
         :raises BrazeUnknownOutcomeError: when the request was sent but its outcome is unknown.
@@ -285,6 +289,9 @@ class BrazeHook(HttpHook):
                 ticket = limiter.acquire(budget, deadline=deadline)
             except RateLimitWaitTooLongError as wait:
                 raise self._paused_too_long(method, endpoint, wait, attempt) from None
+            if before_send is not None:
+                before_send()
+                before_send = None
             sent_at = time.monotonic()
             sent_wall = time.time()
             try:
