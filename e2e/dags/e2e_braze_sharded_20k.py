@@ -48,6 +48,7 @@ with DAG(
         shard_count=SHARDS,
         max_recipients=RECIPIENTS,
         on_unknown_outcome="skip",
+        max_concurrency=8,  # a fixed in-flight window, so the test can bound what a killed worker leaves unknown
         retries=2,
         retry_delay=timedelta(seconds=5),
     ).expand(shard_index=list(range(SHARDS)))
