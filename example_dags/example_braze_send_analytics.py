@@ -4,10 +4,10 @@ the send outcomes.
 1. ``create_send_id`` creates (or reuses) the send id that groups this campaign's sends in analytics.
 2. ``send`` triggers the campaign with that send id and writes one outcome row per recipient to
    ``braze_example_send_outcomes``.
-3. ``copy_analytics`` upserts the campaign's and the send id's daily series of the last 3 days into
-   ``braze_example_analytics``. Scheduled daily, each run re-reads the trailing days, so the day after
-   a send its late opens, clicks and conversions are copied too; the table keeps one row per day,
-   object, channel and variation however often it runs.
+3. ``copy_analytics`` upserts the campaign's and the send id's daily series of the 3 days up to the
+   send day into ``braze_example_analytics``. Scheduled daily, each run re-reads the trailing days,
+   so the day after a send its late opens, clicks and conversions are copied too; the table keeps one
+   row per day, object, channel and variation however often it runs.
 4. ``join_outcomes_and_analytics`` puts what the API accepted next to what Braze reports, per day.
 
 Works on a manual run without a logical date (Airflow 3) and on every later run (idempotent DDL
@@ -16,7 +16,7 @@ and upserts). Connections: ``braze_default`` and ``braze_example_warehouse`` (SQ
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_braze.operators import BrazeCreateSendIdOperator, BrazeTriggerCampaignOperator
@@ -68,8 +68,15 @@ with DAG(
         outcome_conn_id=WAREHOUSE_CONN_ID,
     )
 
+    @task
+    def send_day() -> str:
+        """The UTC day of the send: the copy reads up to it (by default it would stop at the last day the
+        run covers, yesterday for a daily run; the next daily runs re-read the send day as stats arrive)."""
+        return datetime.now(timezone.utc).date().isoformat()
+
     copy_analytics = BrazeAnalyticsToSqlOperator(
         task_id="copy_analytics",
+        last_day=send_day(),
         campaign_ids=[CAMPAIGN_ID],
         send_ids=create_send_id.output,  # {"campaign_id": ..., "send_id": ...}
         table=ANALYTICS,

@@ -35,7 +35,7 @@ LOAD_SQL = [
     "DELETE FROM orders_to_confirm",
     """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 25)
        INSERT INTO orders_to_confirm (order_id, external_user_id, total)
-       SELECT 1000 + i, 'customer-' || (i % 20), round(10 + (i * 13 % 90), 2) FROM n""",
+       SELECT 1000 + i, 'customer-' || i, round(10 + (i * 13 % 90), 2) FROM n""",
 ]
 SELECT_SQL = "SELECT external_user_id, order_id, total FROM orders_to_confirm ORDER BY order_id"
 
@@ -53,7 +53,7 @@ with DAG(
         "sql": SELECT_SQL,
         "sql_conn_id": WAREHOUSE_CONN_ID,
         "business_key": "order-confirmation",
-        "business_key_field": "order_id",  # five customers have two orders: two emails each
+        "business_key_field": "order_id",  # a customer with two orders gets two emails
         "trigger_properties": {"store": "Example Store"},
         "outcome_table": "braze_transactional_outcomes",
     }
