@@ -51,5 +51,5 @@ class BrazeTransactionalHook(BrazeHook):
                 raise
             with self._retries_lock:
                 self.deduplicated += 1
-            self.log.info("Braze %s: already sent within 24 h (external_send_id de-duplicated)", endpoint)
+            self.log.debug("Braze %s: already sent within 24 h (external_send_id de-duplicated)", endpoint)
             return accepted
