@@ -254,6 +254,13 @@ def test_hook_send_transactional_email_returns_the_dedup_answer_as_accepted(hook
     assert again.queued
     assert again.get("deduplicated") is True
     assert _emailed(sandbox) == {"external_user_id:u1": 1}
+    assert "Transactional email: 1 email(s) sent in 1 campaign(s), 1 repeat(s) de-duplicated" in sandbox.summary()
+    sandbox.reset()  # forgets the de-duplication keys too
+    assert "Transactional" not in sandbox.summary()
+    again = hook.send_transactional_email(
+        campaign_id="tx-campaign", recipient={"external_user_id": "u1"}, external_send_id="order-1"
+    )
+    assert again.dispatch_id
     with pytest.raises(PayloadRuleError, match="external_send_id"):
         hook.send_transactional_email(campaign_id="c", recipient={"external_user_id": "u1"}, external_send_id="a b")
 

@@ -41,3 +41,4 @@ def test_series_parameters_reach_braze_as_documented(hook, sandbox):
         hook.get_canvas_data_series(canvas_id="cv", ending_at=end, length=15)
     answer = hook.get_send_data_series(campaign_id="c", send_id="s", length=2, ending_at="2026-11-30T23:59:59Z")
     assert [day["time"] for day in answer["data"]] == ["2026-11-29", "2026-11-30"]
+    assert "Analytics exports answered: 1x /canvas/data_series, 1x /sends/data_series" in sandbox.summary()
