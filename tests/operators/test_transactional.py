@@ -285,3 +285,10 @@ def test_sandbox_postbacks_have_brazes_shape(hook, sandbox):
     assert "external_send_id" not in events[3]["metadata"]
     assert events[5]["metadata"]["reason"].startswith("550")
     assert all(len(e["dispatch_id"]) == 32 and e["metadata"]["campaign_api_id"] == "c" for e in events)
+
+
+def test_a_key_without_transactional_send_gets_advice_naming_the_permission(hook, sandbox):
+    sandbox.configure(api_keys={sandbox.api_key: frozenset({"campaigns.trigger.send"})})
+    with pytest.raises(BrazeAPIError, match=r"HTTP 403.*'transactional\.send' permission"):
+        hook.send_transactional_email(campaign_id="tx-campaign", recipient={"external_user_id": "u1"})
+    assert _emailed(sandbox) == {}
