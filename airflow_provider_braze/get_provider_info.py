@@ -88,6 +88,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_braze.hooks.braze",
                     "airflow_provider_braze.hooks.braze_async",
+                    "airflow_provider_braze.hooks.transactional",
                 ],
             }
         ],
