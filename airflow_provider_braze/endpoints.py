@@ -72,7 +72,38 @@ CDI_ENDPOINTS: tuple[Endpoint, ...] = (CDI_INTEGRATIONS, CDI_SYNC, CDI_JOB_SYNC_
 #: Per-minute budgets of the CDI endpoints (Braze defaults).
 CDI_RATE_LIMITS_PER_MINUTE = {"cdi_list": 50, "cdi_sync": 20, "cdi_status": 100}
 
-BY_PATH: dict[str, Endpoint] = {e.path: e for e in MESSAGING_ENDPOINTS}
+#: Transactional email: one recipient per request, the campaign id in the path. No per-endpoint limit
+#: is documented; Braze's newest docs count it toward the workspace's shared hourly pool (429 beyond).
+TRANSACTIONAL_EMAIL = Endpoint("POST", "/transactional/v1/campaigns/{campaign_id}/send", "transactional.send")
+TEMPLATED_ENDPOINTS: tuple[Endpoint, ...] = (*CDI_ENDPOINTS, TRANSACTIONAL_EMAIL)
+
+#: Analytics exports and the lists/details that name what they report on (all read-only). The
+#: campaign series has its own 50,000/minute limit at Braze; paced here in the shared pool (safe side).
+SEND_DATA_SERIES = Endpoint("GET", "/sends/data_series", "sends.data_series")
+CAMPAIGN_DATA_SERIES = Endpoint("GET", "/campaigns/data_series", "campaigns.data_series")
+CANVAS_DATA_SERIES = Endpoint("GET", "/canvas/data_series", "canvas.data_series")
+CAMPAIGN_LIST = Endpoint("GET", "/campaigns/list", "campaigns.list")
+CAMPAIGN_DETAILS = Endpoint("GET", "/campaigns/details", "campaigns.details")
+CANVAS_LIST = Endpoint("GET", "/canvas/list", "canvas.list")
+CANVAS_DETAILS = Endpoint("GET", "/canvas/details", "canvas.details")
+ANALYTICS_ENDPOINTS: tuple[Endpoint, ...] = (
+    SEND_DATA_SERIES,
+    CAMPAIGN_DATA_SERIES,
+    CANVAS_DATA_SERIES,
+    CAMPAIGN_LIST,
+    CAMPAIGN_DETAILS,
+    CANVAS_LIST,
+    CANVAS_DETAILS,
+)
+
+BY_PATH: dict[str, Endpoint] = {e.path: e for e in (*MESSAGING_ENDPOINTS, *ANALYTICS_ENDPOINTS)}
+
+
+def transactional_path(campaign_id: str) -> str:
+    """The concrete transactional send path of one campaign (the id is URL-quoted)."""
+    from urllib.parse import quote
+
+    return TRANSACTIONAL_EMAIL.path.replace("{campaign_id}", quote(campaign_id, safe=""))
 
 
 def match(path: str) -> Endpoint | None:
@@ -80,7 +111,7 @@ def match(path: str) -> Endpoint | None:
     if path in BY_PATH:
         return BY_PATH[path]
     parts = path.strip("/").split("/")
-    for endpoint in CDI_ENDPOINTS:
+    for endpoint in TEMPLATED_ENDPOINTS:
         template = endpoint.path.strip("/").split("/")
         if len(template) == len(parts) and all(
             t.startswith("{") or t == p for t, p in zip(template, parts, strict=True)

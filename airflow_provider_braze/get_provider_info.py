@@ -79,8 +79,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-braze-messaging",
         "name": "Braze",
-        "description": "Send Braze messages from Airflow: campaigns, Canvases, messages, schedules, send ids "
-        "and Cloud Data Ingestion syncs.",
+        "description": "Send Braze messages from Airflow: campaigns, Canvases, messages, schedules, send ids, "
+        "Cloud Data Ingestion syncs, transactional email, and analytics copied to SQL.",
         "versions": [__version__],
         "integrations": [
             {
@@ -95,6 +95,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_braze.hooks.braze",
                     "airflow_provider_braze.hooks.braze_async",
+                    "airflow_provider_braze.hooks.transactional",
                 ],
             }
         ],
@@ -108,7 +109,15 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_braze.operators.schedule_changes",
                     "airflow_provider_braze.operators.send_id",
                     "airflow_provider_braze.operators.cdi_sync",
+                    "airflow_provider_braze.operators.transactional",
                 ],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": _INTEGRATION,
+                "target-integration-name": "Common SQL",
+                "python-module": "airflow_provider_braze.transfers.analytics_to_sql",
             }
         ],
         "sensors": [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,16 +287,25 @@ def spool_source(
     options: SpoolOptions,
     users_style: bool = False,
     shared_bytes: int = 0,
+    batch_size: int = rules.MAX_USERS_PER_REQUEST,
+    refine: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
+    identity: Callable[[dict[str, Any]], str] | None = None,
 ) -> tuple[RecipientSpool, list[dict[str, int]], int]:
     """Validate every item of ``source`` and spool the valid ones; fail or skip invalid ones.
 
     :param shared_bytes: wire size of the fields every request repeats (a batch's recipients get the
         rest of the request budget).
+    :param batch_size: recipients per request at most (1 for one-recipient endpoints).
+    :param refine: an endpoint's own rules: called with each valid recipient and its label, returns
+        what is spooled (raise :class:`~airflow_provider_braze.payload_validation.PayloadRuleError`).
+    :param identity: what makes two spooled items duplicates (default: the recipient's identifier).
     :returns: the spool, the duplicate rows listed (``{"row", "first_row"}``) and the duplicate count.
     """
     options.check()
     batch_bytes = rules.REQUEST_BYTES_BUDGET - shared_bytes - _BODY_OVERHEAD
-    spool = RecipientSpool(shard_count=options.shard_count, shard_index=options.shard_index, batch_bytes=batch_bytes)
+    spool = RecipientSpool(
+        shard_count=options.shard_count, shard_index=options.shard_index, batch_bytes=batch_bytes, batch_size=batch_size
+    )
     duplicates = DuplicateFinder()
     duplicate_rows: list[dict[str, int]] = []
     duplicate_count = 0
@@ -310,6 +319,8 @@ def spool_source(
                     _check_user(recipient, label)
                 else:
                     pv.check_recipient(recipient, label, properties_field)
+                if refine is not None:
+                    recipient = refine(recipient, label)
                 size = pv.wire_size(recipient, label)
                 if size > batch_bytes:
                     raise pv.PayloadRuleError(
@@ -323,7 +334,8 @@ def spool_source(
                 first_error = first_error or error
                 spool.reject(row_number, str(error))
                 continue
-            fingerprint = duplicates.duplicate(recipient, row_number)
+            keyed = recipient if identity is None else {"external_user_id": identity(recipient)}
+            fingerprint = duplicates.duplicate(keyed, row_number)
             if fingerprint is not None:
                 duplicate_count += 1
                 if len(duplicate_rows) < MAX_DUPLICATES_LISTED:

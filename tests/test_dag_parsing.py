@@ -84,7 +84,9 @@ def loaded():
 before = loaded()
 import airflow_provider_braze.operators as operators
 import airflow_provider_braze.sensors as sensors
+import airflow_provider_braze.transfers as transfers
 classes = [getattr(operators, name) for name in operators.__all__] + [sensors.BrazeScheduledBroadcastSensor]
+classes += [getattr(transfers, name) for name in transfers.__all__]
 assert all(isinstance(c, type) for c in classes)
 added = sorted(loaded() - before)
 assert not added, f"importing the operators and sensors loaded {{added}}"

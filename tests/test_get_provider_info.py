@@ -43,7 +43,8 @@ def test_every_declared_module_imports_and_the_hook_class_exists():
         for e in info.get(kind, [])
         for m in e["python-modules"]
     ]
-    assert modules
+    modules += [t["python-module"] for t in info.get("transfers", [])]
+    assert "airflow_provider_braze.transfers.analytics_to_sql" in modules
     for module in modules:
         importlib.import_module(module)
     module_name, _, class_name = info["connection-types"][0]["hook-class-name"].rpartition(".")

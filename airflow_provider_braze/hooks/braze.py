@@ -680,6 +680,119 @@ class BrazeHook(HttpHook):
             "GET", cdi_path(ep.CDI_JOB_SYNC_STATUS, integration_id), params={"cursor": cursor} if cursor else None
         )
 
+    # -- transactional email ----------------------------------------------------------------
+
+    def send_transactional_email(
+        self,
+        *,
+        campaign_id: str,
+        recipient: Mapping[str, Any],
+        external_send_id: str | None = None,
+        trigger_properties: Mapping[str, Any] | None = None,
+        retry_unknown_outcome: bool | None = None,
+    ) -> BrazeResponse:
+        """``POST /transactional/v1/campaigns/{campaign_id}/send``: one email to one recipient.
+
+        Braze's answer to an ``external_send_id`` it saw in the last 24 hours ("The external reference
+        has been queued") is returned as an acceptance (``queued`` and ``get("deduplicated")`` true),
+        not raised: the email was already sent. Give an ``external_send_id`` (see
+        :func:`~airflow_provider_braze.transactional.derive_external_send_id`) to make repeats safe.
+
+        :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
+        :param retry_unknown_outcome: retry after a timeout/500/504 (safe with an ``external_send_id``).
+        """
+        from airflow_provider_braze.transactional import already_queued_response, check_external_send_id
+
+        if external_send_id is not None:
+            check_external_send_id(external_send_id)
+        body = compact(external_send_id=external_send_id, trigger_properties=trigger_properties)
+        body["recipient"] = dict(recipient)
+        path = ep.transactional_path(campaign_id)
+        try:
+            return self.request("POST", path, json=body, retry_unknown_outcome=retry_unknown_outcome)
+        except BrazeAPIError as error:
+            accepted = already_queued_response(error)
+            if accepted is None:
+                raise
+            return accepted
+
+    # -- analytics exports ------------------------------------------------------------------
+
+    def _get(self, endpoint: ep.Endpoint, params: Mapping[str, Any]) -> BrazeResponse:
+        query = {k: _query_value(v) for k, v in params.items() if v is not None}
+        return self.request(endpoint.method, endpoint.path, params=query)
+
+    def get_send_data_series(
+        self, *, campaign_id: str, send_id: str, length: int, ending_at: datetime | str | None = None
+    ) -> BrazeResponse:
+        """``GET /sends/data_series``: daily stats of one send id (Braze keeps them 14 days).
+
+        :param length: days before ``ending_at`` (1-100).
+        :param ending_at: the last day (default: now).
+        """
+        return self._get(
+            ep.SEND_DATA_SERIES,
+            {"campaign_id": campaign_id, "send_id": send_id, "length": length, "ending_at": ending_at},
+        )
+
+    def get_campaign_data_series(
+        self, *, campaign_id: str, length: int, ending_at: datetime | str | None = None
+    ) -> BrazeResponse:
+        """``GET /campaigns/data_series``: daily stats per channel and variation (``length`` 1-100)."""
+        return self._get(
+            ep.CAMPAIGN_DATA_SERIES, {"campaign_id": campaign_id, "length": length, "ending_at": ending_at}
+        )
+
+    def get_canvas_data_series(
+        self,
+        *,
+        canvas_id: str,
+        ending_at: datetime | str,
+        length: int | None = None,
+        starting_at: datetime | str | None = None,
+        include_variant_breakdown: bool = True,
+        include_step_breakdown: bool = True,
+        include_deleted_step_data: bool = True,
+    ) -> BrazeResponse:
+        """``GET /canvas/data_series``: daily Canvas stats (give ``length`` 1-14 or ``starting_at``)."""
+        return self._get(
+            ep.CANVAS_DATA_SERIES,
+            {
+                "canvas_id": canvas_id,
+                "ending_at": ending_at,
+                "length": length,
+                "starting_at": starting_at,
+                "include_variant_breakdown": include_variant_breakdown,
+                "include_step_breakdown": include_step_breakdown,
+                "include_deleted_step_data": include_deleted_step_data,
+            },
+        )
+
+    def _list(self, endpoint: ep.Endpoint, key: str, include_archived: bool, max_pages: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in range(max_pages):
+            found = self._get(endpoint, {"page": page, "include_archived": include_archived}).get(key) or []
+            items.extend(found)
+            if len(found) < 100:  # 100 per page; Braze gives no cursor or total
+                break
+        return items
+
+    def list_campaigns(self, *, include_archived: bool = False, max_pages: int = 100) -> list[dict[str, Any]]:
+        """``GET /campaigns/list``, every page (``[{"id", "name", "last_edited", "is_api_campaign", "tags"}]``)."""
+        return self._list(ep.CAMPAIGN_LIST, "campaigns", include_archived, max_pages)
+
+    def list_canvases(self, *, include_archived: bool = False, max_pages: int = 100) -> list[dict[str, Any]]:
+        """``GET /canvas/list``, every page (``[{"id", "name", "last_edited", "tags"}]``)."""
+        return self._list(ep.CANVAS_LIST, "canvases", include_archived, max_pages)
+
+    def get_campaign_details(self, *, campaign_id: str) -> BrazeResponse:
+        """``GET /campaigns/details``: name, state, channels, message variations."""
+        return self._get(ep.CAMPAIGN_DETAILS, {"campaign_id": campaign_id})
+
+    def get_canvas_details(self, *, canvas_id: str) -> BrazeResponse:
+        """``GET /canvas/details``: name, state, variants, steps."""
+        return self._get(ep.CANVAS_DETAILS, {"canvas_id": canvas_id})
+
     # -- connection test --------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
@@ -724,6 +837,17 @@ def format_end_time(end_time: datetime | str) -> str:
         end_time = end_time.astimezone(timezone.utc)
         return end_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     return end_time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _query_value(value: Any) -> str:
+    """A query parameter as Braze reads it: ISO 8601 UTC times, ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo else value.strftime("%Y-%m-%dT%H:%M:%S")
+    return str(value)
 
 
 def _short_reason(error: BaseException) -> str:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_braze.operators.send_id import BrazeCreateSendIdOperator
     from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator
+    from airflow_provider_braze.operators.transactional import BrazeSendTransactionalEmailOperator
     from airflow_provider_braze.operators.trigger import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
 
 _MODULES = {
@@ -31,6 +32,7 @@ _MODULES = {
     "BrazeUpdateScheduleOperator": "schedule_changes",
     "BrazeDeleteScheduleOperator": "schedule_changes",
     "BrazeCreateSendIdOperator": "send_id",
+    "BrazeSendTransactionalEmailOperator": "transactional",
 }
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "BrazeScheduleCanvasOperator",
     "BrazeScheduleMessageOperator",
     "BrazeSendMessageOperator",
+    "BrazeSendTransactionalEmailOperator",
     "BrazeTriggerCampaignOperator",
     "BrazeTriggerCanvasOperator",
     "BrazeUpdateScheduleOperator",

@@ -189,3 +189,47 @@ def test_example_braze_cdi_sync(dags_test, braze_sandbox, tmp_path):
     outcomes = db.execute("SELECT status, COUNT(*) FROM braze_send_outcomes GROUP BY status").fetchall()
     db.close()
     assert outcomes == [("accepted", 75)]
+
+
+def test_example_braze_transactional_email(dags_test, braze_sandbox, tmp_path):
+    dags_test("example_braze_transactional_email")
+    path = "/transactional/v1/campaigns/order-confirmation-transactional/send"
+    requests = braze_sandbox.requests_to(path)
+    assert [r.status for r in requests] == [201] * 25 + [400] * 25  # the second send: all de-duplicated
+    counts = braze_sandbox.delivery_counts(path)
+    assert counts == {f"external_user_id:customer-{i}": 1 for i in range(1, 26)}  # one email per order
+    assert len({r.body["external_send_id"] for r in requests}) == 25
+    results = {r["task_id"]: r["value"] for r in dags_test.xcoms("example_braze_transactional_email")}
+    assert results["confirm_orders_again"]["deduplicated"] == 25
+    assert results["confirm_orders"]["recipients"] == 25
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "wh.db")
+    outcomes = db.execute(
+        "SELECT task_id, status, COUNT(*) FROM braze_transactional_outcomes GROUP BY task_id, status"
+    ).fetchall()
+    db.close()
+    assert sorted(outcomes) == [("confirm_orders", "accepted", 25), ("confirm_orders_again", "accepted", 25)]
+
+
+def test_example_braze_send_analytics(dags_test, braze_sandbox, tmp_path):
+    import sqlite3
+
+    for run in (1, 2):  # a second run: idempotent DDL, upserts, the same send id
+        dags_test("example_braze_send_analytics")
+        db = sqlite3.connect(tmp_path / "wh.db")
+        keys = db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT object_type || parent_id || object_id || stat_date || channel || variant) "
+            "FROM braze_example_analytics"
+        ).fetchone()
+        today_sent = db.execute(
+            "SELECT sent FROM braze_example_analytics WHERE object_type = 'send' AND channel = 'email' "
+            "ORDER BY stat_date DESC LIMIT 1"
+        ).fetchone()
+        db.close()
+        assert keys == (12, 12)  # 3 days x (campaign total + email, send total + email)
+        assert today_sent == (40 * run,)
+    joined = [r["value"] for r in dags_test.xcoms("example_braze_send_analytics") if r["task_id"].startswith("join")]
+    assert len(joined) == 2
+    assert all(row["braze_sent"] == row["accepted_recipients"] for rows in joined for row in rows)
+    assert sorted(rows[-1]["braze_sent"] for rows in joined) == [40, 80]

@@ -99,6 +99,19 @@ CASES = {
         {},
         {"schedule_ids", "deleted"},
     ),
+    "send_transactional_email": (
+        ops.BrazeSendTransactionalEmailOperator,
+        {
+            "campaign_id": "{{ params.id }}",
+            "recipients": "recipients.json",
+            "trigger_properties": "props.json",
+            "business_key": "order-{{ params.user }}",
+        },
+        {"recipients.json": '["{{ params.user }}"]', "props.json": '{"tier": "{{ params.tier }}"}'},
+        False,
+        {"recipient": {"external_user_id": "u-1"}, "trigger_properties": {"tier": "gold"}},
+        {"dispatch_ids", "recipients", "batches", "deduplicated", "business_key"},
+    ),
     "create_send_id": (
         ops.BrazeCreateSendIdOperator,
         {"campaign_id": "{{ params.id }}", "send_id": "run-{{ params.user }}"},

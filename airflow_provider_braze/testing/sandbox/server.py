@@ -30,11 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze import payload_rules as rules
 from airflow_provider_braze.payload_validation import PayloadRuleError
+from airflow_provider_braze.testing.sandbox.analytics_api import AnalyticsModel
 from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI
 from airflow_provider_braze.testing.sandbox.cdi_api import CDIAPI, RunScript
 from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, Fault, SandboxConfig
 from airflow_provider_braze.testing.sandbox.state import RecordedRequest, SandboxState, StoredSchedule
 from airflow_provider_braze.testing.sandbox.summary import render_summary
+from airflow_provider_braze.testing.sandbox.transactional_api import TransactionalModel
 from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 GATEWAY_HTML = (
@@ -224,6 +226,8 @@ class BrazeSandbox:
         self.state = SandboxState()
         self.api = BrazeAPI(self.state, self.config)
         self.cdi = CDIAPI()
+        self.transactional = TransactionalModel(self.state)
+        self.analytics = AnalyticsModel(self.state, self.transactional)
         self._faults: list[Fault] = []
         self._scoped: list[list[Any]] = []  # [fault, matching requests seen]
         self._fired: list[tuple[str, float]] = []
@@ -549,7 +553,11 @@ class BrazeSandbox:
         if key is None or key not in self.config.api_keys:
             return _Reply(401, {"message": "Unauthorized"}, peek_headers)
         endpoint = ep.match(path)
-        handler = self.api.routes.get((method, path))
+        handler = (
+            self.api.routes.get((method, path))
+            or self.transactional.route(method, path)
+            or self.analytics.routes.get((method, path))
+        )
         is_cdi = endpoint in ep.CDI_ENDPOINTS and endpoint is not None and endpoint.method == method
         if endpoint is None or (handler is None and not is_cdi):
             return _Reply(404, {"message": "Not Found"}, peek_headers)

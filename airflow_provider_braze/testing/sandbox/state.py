@@ -105,6 +105,8 @@ class SandboxState:
         self.forced_429: list[float] = []
         self.api_request_count = 0
         self.processed_counts: Counter[str] = Counter()
+        #: Memory of endpoint models kept in their own modules (transactional, analytics), by name.
+        self.extensions: dict[str, Any] = {}
 
     def reset(self) -> None:
         """Forget everything (requests, deliveries, schedules, send ids, broadcasts, windows)."""

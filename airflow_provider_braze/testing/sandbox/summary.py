@@ -47,4 +47,6 @@ def render_summary(state: SandboxState) -> str:
             lines.append(f"  {schedule.kind}{owner}: {status}, time {when}, updated {schedule.updates} time(s)")
     if state.send_ids:
         lines.append(f"Send ids created: {len(state.send_ids)}")
+    for model in state.extensions.values():  # transactional email, analytics exports
+        lines.extend(model.summary_lines())
     return "\n".join(lines)

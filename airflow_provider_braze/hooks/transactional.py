@@ -1,0 +1,55 @@
+"""BrazeTransactionalHook: the hook the transactional operator sends through.
+
+It is :class:`~airflow_provider_braze.hooks.braze.BrazeHook` with one difference on the transactional
+endpoint: Braze's answer to a repeated ``external_send_id`` ("The external reference has been
+queued", sent within the last 24 hours) is an acceptance, not an error, so the delivery engine
+records the email as accepted (``queued``) instead of failing the send.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.exceptions import BrazeAPIError
+from airflow_provider_braze.hooks.braze import BrazeHook
+from airflow_provider_braze.transactional import already_queued_response
+from airflow_provider_braze.transport.responses import BrazeResponse
+
+
+class BrazeTransactionalHook(BrazeHook):
+    """A Braze hook that counts the transactional "already queued" answer as accepted.
+
+    :param braze_conn_id: the Braze connection.
+    """
+
+    #: Transactional answers that were Braze's de-duplication (the email had been sent already).
+    deduplicated: int = 0
+
+    def request(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BrazeResponse:
+        """:meth:`BrazeHook.request`, with the transactional "already queued" answer returned as accepted."""
+        try:
+            return super().request(
+                method, endpoint, json=json, params=params, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel
+            )
+        except BrazeAPIError as error:
+            if ep.match(endpoint.split("?", 1)[0]) is not ep.TRANSACTIONAL_EMAIL:
+                raise
+            accepted = already_queued_response(error)
+            if accepted is None:
+                raise
+            with self._retries_lock:
+                self.deduplicated += 1
+            self.log.debug("Braze %s: already sent within 24 h (external_send_id de-duplicated)", endpoint)
+            return accepted
