@@ -9,7 +9,7 @@ records the email as accepted (``queued``) instead of failing the send.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_braze import endpoints as ep
@@ -37,11 +37,18 @@ class BrazeTransactionalHook(BrazeHook):
         params: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """:meth:`BrazeHook.request`, with the transactional "already queued" answer returned as accepted."""
         try:
             return super().request(
-                method, endpoint, json=json, params=params, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel
+                method,
+                endpoint,
+                json=json,
+                params=params,
+                retry_unknown_outcome=retry_unknown_outcome,
+                cancel=cancel,
+                before_send=before_send,
             )
         except BrazeAPIError as error:
             if ep.match(endpoint.split("?", 1)[0]) is not ep.TRANSACTIONAL_EMAIL:
