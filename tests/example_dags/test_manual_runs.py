@@ -137,3 +137,16 @@ def test_manual_run_wait_for_broadcast(manual_runs, braze_sandbox):
     manual_runs("example_braze_wait_for_broadcast")
     assert len(braze_sandbox.requests_to("/campaigns/trigger/send")) == 2
     _each_delivered_twice(braze_sandbox, 2)
+
+
+def test_manual_run_transactional_email(manual_runs, braze_sandbox):
+    manual_runs("example_braze_transactional_email")
+    counts = braze_sandbox.delivery_counts()
+    assert counts
+    assert set(counts.values()) == {1}  # a business key of its own: the second run is de-duplicated by Braze
+
+
+def test_manual_run_send_analytics(manual_runs, braze_sandbox):
+    manual_runs("example_braze_send_analytics")
+    assert len(braze_sandbox.requests_to("/sends/data_series")) >= 2  # the copy ran in both runs
+    _each_delivered_twice(braze_sandbox, len(braze_sandbox.delivery_counts()))
