@@ -26,7 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import LATENCY, RATE, Sandbox, log, make_warehouse  # noqa: E402
+from run import Sandbox, log, make_warehouse  # noqa: E402
+
+LATENCY = 0.05
+RATE = 70
 
 DAG_FILE = """
 from datetime import datetime
@@ -61,7 +64,7 @@ def run_dag(work: Path, label: str, store: str | None, warehouse: Path, sandbox:
         "AIRFLOW_CONN_BENCH_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
     }
     subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, check=True)
-    sandbox.reset()
+    sandbox.configure(latency=LATENCY, rate=RATE)  # and a fresh request log
     done = subprocess.run([airflow, "dags", "test", "braze_bench_record"], env=env, capture_output=True, text=True)
     match = DONE.search(done.stdout + done.stderr)
     if done.returncode != 0 or match is None:
@@ -79,7 +82,8 @@ def main(argv: list[str]) -> int:
     work = Path(tempfile.mkdtemp(prefix="braze-bench-record-"))
     warehouse = work / "warehouse.db"
     make_warehouse(warehouse, rows)
-    sandbox = Sandbox("--latency", str(LATENCY), "--rate-limit", str(RATE), "--rate-limit-window", "1")
+    sandbox = Sandbox()
+    sandbox.configure(latency=LATENCY, rate=RATE)
     try:
         none = run_dag(work, "none", None, warehouse, sandbox)
         variable = run_dag(work, "variable", "variable", warehouse, sandbox)

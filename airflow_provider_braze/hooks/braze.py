@@ -289,6 +289,7 @@ class BrazeHook(HttpHook):
                 ticket = limiter.acquire(budget, deadline=deadline)
             except RateLimitWaitTooLongError as wait:
                 raise self._paused_too_long(method, endpoint, wait, attempt) from None
+            occupied_since = time.monotonic()  # a slot is taken from here: the record's write-ahead counts too
             if before_send is not None:
                 before_send()
                 before_send = None
@@ -315,7 +316,7 @@ class BrazeHook(HttpHook):
                 reset_at = None
             else:
                 elapsed = time.monotonic() - sent_at
-                latency.observe(elapsed)
+                latency.observe(time.monotonic() - occupied_since)  # what sizes the requests in flight
                 headers = response.headers
                 received_wall = sent_wall + elapsed
                 self.last_rate_limit = info = RateLimitInfo.from_headers(headers, now=received_wall)
