@@ -8,9 +8,10 @@ said otherwise. The ceiling of a limit of R requests/s is R x 50 recipients/s.
    adaptive concurrency (the default) vs. a fixed 8 in flight. Target >= 0.90 everywhere, >= 0.95 at 50 ms.
 2. ``raised``: a raised limit, 300 req/s (``requests_per_hour`` 1,080,000) at 250 ms: one task and 4
    shard processes. Target >= 0.90 of the ceiling; prints the client's CPU per recipient.
-3. ``throttle``: Braze enforces 30 req/s in 1 s windows (50 ms latency) while the connection keeps the
-   default ``requests_per_hour``: the client learns the limit only from the headers. Share of requests
-   answered 429: target <= 5% at >= 0.90 of the ceiling (before in-flight-aware pacing: 13%).
+3. ``throttle``: Braze enforces 30 req/s in 1 s windows (50 and 250 ms latency) while the connection keeps
+   the default ``requests_per_hour``: the client learns the limit only from the headers. Share of requests
+   answered 429: target <= 5% at >= 0.90 of the ceiling (before in-flight-aware pacing: 13%; before slots
+   were checked again when sent: 6.8%).
 4. ``parse``: median import time of a DAG file using every Braze operator and sensor vs. one with only
    ``BaseOperator``. Target <= 1.05.
 5. ``memory``: peak RSS of ``airflow dags test`` for 10,000 vs 1,000,000 recipients. Target <= 50 MB apart.
@@ -299,29 +300,33 @@ def bench_raised(work: Path, seconds: float) -> bool:
 
 
 def bench_throttle(work: Path, seconds: float) -> bool:
-    rate, latency = 30, 0.05
+    rate = 30
     ceiling = rate * BATCH
     rows = int(ceiling * seconds)
     log(
-        f"== 429 share: Braze allows {rate} req/s in 1 s windows, latency {latency * 1000:.0f} ms, {rows:,} "
-        "recipients; the connection keeps the default requests_per_hour =="
+        f"== 429 share: Braze allows {rate} req/s in 1 s windows, {rows:,} recipients; the connection keeps "
+        "the default requests_per_hour, so the client learns the limit only from the headers =="
     )
     warehouse = work / "throttle.db"
     make_warehouse(warehouse, rows)
     base_env = warehouse_env(warehouse)
-    sandbox = Sandbox()
-    try:
-        sandbox.configure(latency, rate)
-        result = send_once(sandbox, base_env, rows, 0)  # the connection keeps Braze's default 250,000/hour
-    finally:
-        sandbox.stop()
-    share_429 = result["throttled"] / max(result["requests"], 1)
-    share = result["rate"] / ceiling
-    ok = share_429 <= 0.05 and share >= 0.9 and result["once"]
-    log(
-        f"  {result['throttled']} of {result['requests']} requests answered 429: {share_429:.1%} (target <= 5%); "
-        f"throughput {share:.2f} of the ceiling; exactly once: {result['once']}  {'PASS' if ok else 'FAIL'}"
-    )
+    ok = True
+    for latency in (0.05, 0.25):
+        sandbox = Sandbox()
+        try:
+            sandbox.configure(latency, rate)
+            result = send_once(sandbox, base_env, rows, 0)  # the connection keeps Braze's default 250,000/hour
+        finally:
+            sandbox.stop()
+        share_429 = result["throttled"] / max(result["requests"], 1)
+        share = result["rate"] / ceiling
+        passed = share_429 <= 0.05 and share >= 0.9 and result["once"]
+        ok = ok and passed
+        log(
+            f"  latency {latency * 1000:4.0f} ms: {result['throttled']} of {result['requests']} requests answered 429: "
+            f"{share_429:.1%} (target <= 5%); throughput {share:.2f} of the ceiling; exactly once: {result['once']}  "
+            f"{'PASS' if passed else 'FAIL'}"
+        )
     return ok
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from airflow_provider_braze.transport.rate_limit import RateLimitInfo
@@ -134,3 +136,80 @@ def test_clock_skew_bounds_narrow_and_default_to_no_skew():
     behind = ClockSkew()
     behind.observe(server_date=940.0, sent=1000.0, received=1000.1)  # Braze a minute behind
     assert -60.1 <= behind.offset <= -59.0
+
+
+def test_a_paced_slot_is_checked_again_when_its_time_comes():
+    """An answer arriving while a request sleeps for its pacing slot may use up the window: the
+    request then waits for the reset instead of going out into a certain 429."""
+    clock = FakeClock()
+    reset_at = clock.wall() + 1.0
+    answers = [RateLimitInfo(limit=30, remaining=0, reset_at=reset_at)]
+
+    def sleep_while_an_answer_arrives(seconds: float) -> None:
+        clock.sleep(seconds)
+        if answers:
+            limiter.observe("shared", answers.pop(), rate_limited=False)
+
+    limiter = RateLimiter({"shared": 10.0}, clock=clock, sleep=sleep_while_an_answer_arrives, wall=clock.wall)
+    first = limiter.acquire("shared")
+    second = limiter.acquire("shared")  # sleeps 0.1 s for its slot; the window closes meanwhile
+    assert clock.wall() >= reset_at  # sent only once the window has reset
+    assert second.waited == pytest.approx(clock.now - 100.0)
+    assert (first.number, second.number) == (1, 2)
+
+
+def test_dispatch_numbers_are_given_in_the_order_requests_are_sent():
+    limiter, clock = limiter_with({"shared": 10.0})
+    tickets = [limiter.acquire("shared") for _ in range(3)]
+    assert [t.number for t in tickets] == [1, 2, 3]
+    assert limiter.window_allowance("shared") is None  # nothing known yet
+    limiter.observe(
+        "shared",
+        RateLimitInfo(limit=30, remaining=5, reset_at=clock.wall() + 10),
+        rate_limited=False,
+        ticket=tickets[0],
+    )
+    assert limiter.window_allowance("shared") == 3  # 5 left after #1, and #2, #3 have gone out since
+
+
+def test_the_budget_is_paced_at_the_reported_limit_per_window_once_two_resets_were_seen():
+    limiter, clock = limiter_with({"shared": 1000.0})  # configured far above what Braze reports
+    for reset_in in (1.0, 2.0):
+        info = RateLimitInfo(limit=30, remaining=29, reset_at=clock.wall() + reset_in)
+        limiter.observe("shared", info, rate_limited=False)
+    clock.sleep(2.5)  # both windows have closed: nothing is known of the current one
+    start = clock.now
+    for _ in range(10):
+        limiter.acquire("shared")
+    assert clock.now - start == pytest.approx(9 / 30)  # 30 per 1 s window, not 1,000/s
+
+
+def test_late_answers_teach_the_window_too_and_each_shard_takes_its_share():
+    clock = FakeClock()
+    limiter = RateLimiter({"shared": 1000.0}, clock=clock, sleep=clock.sleep, wall=clock.wall, share=0.5)
+    for reset_ago in (2.0, 1.0):  # answers that arrive after their 1 s window has closed (latency >= window)
+        info = RateLimitInfo(limit=30, remaining=10, reset_at=clock.wall() - reset_ago)
+        limiter.observe("shared", info, rate_limited=False)
+    start = clock.now
+    for _ in range(4):
+        limiter.acquire("shared")
+    assert clock.now - start == pytest.approx(3 / 15)  # half of 30 per window
+
+
+def test_a_reset_window_is_foreseen_with_its_limit_until_braze_reports_it():
+    clock = FakeClock()
+    limiter = RateLimiter({}, clock=clock, sleep=clock.sleep, wall=clock.wall)  # no pacing: only the window counts
+    first_reset = math.ceil(clock.wall()) + 1.0
+    for window in range(2):
+        ticket = limiter.acquire("shared")
+        info = RateLimitInfo(limit=5, remaining=4, reset_at=first_reset + window)
+        limiter.observe("shared", info, rate_limited=False, ticket=ticket)
+        clock.sleep(first_reset + window - clock.wall() + 0.001)  # into the next window
+    # Braze has not answered in this window yet: it is foreseen with 5 requests, its reset one window on.
+    assert limiter.window_allowance("shared") == 5
+    for _ in range(5):
+        limiter.acquire("shared")
+    assert limiter.window_allowance("shared") == 0
+    before = clock.wall()
+    limiter.acquire("shared")  # the sixth waits for the foreseen reset
+    assert clock.wall() >= first_reset + 2.0 > before
