@@ -188,7 +188,7 @@ def _schedule_for(session: requests.Session, url: str, entry: dict[str, Any], to
     return str(answer.json()["schedule_id"])
 
 
-def test_the_corpus_covers_every_messaging_endpoint():
+def test_the_corpus_covers_every_messaging_endpoint() -> None:
     endpoints = {entry["endpoint"] for entry in CORPUS["examples"]}
     assert endpoints >= {
         *OPERATORS,
@@ -205,7 +205,7 @@ def test_the_corpus_covers_every_messaging_endpoint():
         assert entry["verdict"]["status"] in (201, 400), entry["id"]
 
 
-def test_decision_table_parses():
+def test_decision_table_parses() -> None:
     rows = decision_table(
         "## Where Braze's examples and our rules differ\n\n| Example | Side | a | b | c |\n"
         "|---|---|---|---|---|\n| `x/y` | sandbox and client | d | kept | s |\n## Next\n| `z` | c | . | . |"

@@ -32,7 +32,7 @@ def _provider_imports(path: Path) -> list[str]:
     return [name for name in found if name.startswith("airflow_provider_braze")]
 
 
-def test_the_sandbox_imports_only_itself():
+def test_the_sandbox_imports_only_itself() -> None:
     modules = sorted(SANDBOX.glob("*.py"))
     assert len(modules) >= 10  # the scan sees the package
     outside = {
@@ -44,7 +44,7 @@ def test_the_sandbox_imports_only_itself():
     assert not outside, sorted(outside)
 
 
-def test_the_scan_sees_a_forbidden_import(tmp_path):
+def test_the_scan_sees_a_forbidden_import(tmp_path: Path) -> None:
     """The check can fail: a module importing the client's validation is reported."""
     module = tmp_path / "bad.py"
     module.write_text(
