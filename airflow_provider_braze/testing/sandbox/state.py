@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_braze.testing.sandbox.rules import broadcast_window
+
 
 @dataclass
 class RecordedRequest:
@@ -133,8 +135,6 @@ class SandboxState:
         for a zone-less local-time one (``local_time_zones``/``intelligent_delivery``, as Braze lists
         them) when the first time zone (UTC+14) reaches it.
         """
-        from airflow_provider_braze.testing.sandbox.rules import broadcast_window
-
         due = []
         with self.lock:
             for broadcast in self.broadcasts:
