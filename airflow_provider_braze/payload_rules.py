@@ -1,7 +1,7 @@
 """Braze's documented limits and field rules for messaging payloads, as data.
 
-No Airflow imports: the operators' validation and the sandbox read the same numbers, so the client
-refuses exactly what Braze would refuse.
+No Airflow imports. The client's validation reads these; the sandbox keeps its own table
+(``airflow_provider_braze.testing.sandbox.rules``), written from Braze's documentation.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Braze's request rules as checks: each raises :class:`PayloadRuleError` naming the field and the rule.
 
 No Airflow imports. The operators run these before the first request (so nothing is sent when any
-part of the input is invalid); the sandbox runs the same checks on what it receives and answers
-with Braze's status and ``message``.
+part of the input is invalid). The sandbox does not use them: it has its own rule table, written
+from Braze's documentation (``airflow_provider_braze.testing.sandbox.rules``), so the two are
+compared rather than shared.
 """
 
 from __future__ import annotations
@@ -22,14 +23,12 @@ class PayloadRuleError(ValueError):
 
     :param field: the field, as a path (``recipients[3].user_alias.alias_name``).
     :param rule: the rule it breaks, in words.
-    :param braze_message: the ``message`` Braze answers for it (``Bad Request`` unless documented).
     """
 
-    def __init__(self, field: str, rule: str, *, braze_message: str = "Bad Request") -> None:
+    def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}")
         self.field = field
         self.rule = rule
-        self.braze_message = braze_message
 
 
 def _object(value: Any) -> bool:
@@ -133,8 +132,7 @@ def check_send_id(send_id: Any, field: str = "send_id") -> None:
 def check_required_id(value: Any, field: str) -> None:
     """A required identifier (``campaign_id``, ``canvas_id``, ``schedule_id``): a non-empty string."""
     if not isinstance(value, str) or not value.strip():
-        message = "Invalid Campaign ID" if field == "campaign_id" else "Bad Request"
-        raise PayloadRuleError(field, "is required and must be a non-empty string", braze_message=message)
+        raise PayloadRuleError(field, "is required and must be a non-empty string")
 
 
 def check_alias(alias: Any, field: str) -> None:
@@ -227,9 +225,7 @@ def check_recipient_count(recipients: Sequence[Any]) -> None:
     """At most 50 recipients in one request."""
     if len(recipients) > rules.MAX_USERS_PER_REQUEST:
         raise PayloadRuleError(
-            "recipients",
-            f"at most {rules.MAX_USERS_PER_REQUEST} per request (has {len(recipients)})",
-            braze_message="The max number of ids per request was exceeded",
+            "recipients", f"at most {rules.MAX_USERS_PER_REQUEST} per request (has {len(recipients)})"
         )
 
 
@@ -253,9 +249,7 @@ def check_user_count(external_user_ids: Sequence[Any] | None, user_aliases: Sequ
     total = len(external_user_ids or ()) + len(user_aliases or ())
     if total > rules.MAX_USERS_PER_REQUEST:
         raise PayloadRuleError(
-            "external_user_ids",
-            f"with user_aliases, at most {rules.MAX_USERS_PER_REQUEST} per request (has {total})",
-            braze_message="The max number of external_ids and aliases per request was exceeded",
+            "external_user_ids", f"with user_aliases, at most {rules.MAX_USERS_PER_REQUEST} per request (has {total})"
         )
 
 
@@ -297,12 +291,10 @@ def check_targets(
         return
     if not broadcast:
         raise PayloadRuleError(
-            "recipients",
-            "no target: list users or recipients, or set broadcast=True to send to a segment or audience",
-            braze_message="No Recipients",
+            "recipients", "no target: list users or recipients, or set broadcast=True to send to a segment or audience"
         )
     if not broadcast_alone_targets and segment_id is None and audience is None:
-        raise PayloadRuleError("broadcast", "needs segment_id or audience here", braze_message="No Recipients")
+        raise PayloadRuleError("broadcast", "needs segment_id or audience here")
 
 
 def check_messages(messages: Any, *, campaign_id: Any = None, required: bool = True) -> None:
@@ -310,9 +302,7 @@ def check_messages(messages: Any, *, campaign_id: Any = None, required: bool = T
     if messages is None and not required:
         return
     if not _object(messages) or not messages:
-        raise PayloadRuleError(
-            "messages", "must be a non-empty object of message types", braze_message="No message to send"
-        )
+        raise PayloadRuleError("messages", "must be a non-empty object of message types")
     for channel, message in messages.items():
         field = f"messages.{channel}"
         if channel in rules.LEGACY_MESSAGE_TYPES:
@@ -325,11 +315,7 @@ def check_messages(messages: Any, *, campaign_id: Any = None, required: bool = T
             raise PayloadRuleError(field, "must be an object")
         check_finite(message, field)
         if campaign_id is not None and not message.get("message_variation_id"):
-            raise PayloadRuleError(
-                f"{field}.message_variation_id",
-                "is required when campaign_id is given",
-                braze_message="Message Variant Unspecified",
-            )
+            raise PayloadRuleError(f"{field}.message_variation_id", "is required when campaign_id is given")
         silent = channel == "android_push" and message.get("send_to_sync")
         for required_field in () if silent else rules.MESSAGE_REQUIRED_FIELDS[channel]:
             if message.get(required_field) in (None, ""):
@@ -342,24 +328,18 @@ def _check_channel(channel: str, message: Mapping[str, Any], field: str) -> None
         if enum_channel == channel and name in message:
             check_enum(message[name], f"{field}.{name}", allowed)
     if channel in rules.PUSH_WITH_EXTRA and "extra" in message and not _object(message["extra"]):
-        raise PayloadRuleError(f"{field}.extra", "must be an object", braze_message="Invalid Extra Push Payload")
+        raise PayloadRuleError(f"{field}.extra", "must be an object")
     if channel == "apple_push":
         if not message.get("alert") and not message.get("content-available"):
             raise PayloadRuleError(f"{field}.alert", "is required unless content-available is true")
         if json_size(message, field) > rules.APPLE_PUSH_MAX_BYTES:
-            raise PayloadRuleError(
-                field, f"is over {rules.APPLE_PUSH_MAX_BYTES} bytes", braze_message="Apple Push Length Exceeded"
-            )
+            raise PayloadRuleError(field, f"is over {rules.APPLE_PUSH_MAX_BYTES} bytes")
     if channel == "android_push":
         if message.get("send_to_sync") and (message.get("alert") or message.get("title")):
             raise PayloadRuleError(f"{field}.send_to_sync", "cannot be used with alert or title")
         pushed = {"alert": message.get("alert"), "extra": message.get("extra")}
         if json_size(pushed, field) > rules.ANDROID_PUSH_MAX_BYTES:
-            raise PayloadRuleError(
-                field,
-                f"alert and extra are over {rules.ANDROID_PUSH_MAX_BYTES} bytes",
-                braze_message="Android Push Length Exceeded",
-            )
+            raise PayloadRuleError(field, f"alert and extra are over {rules.ANDROID_PUSH_MAX_BYTES} bytes")
     if channel == "email" and not message.get("body") and not message.get("email_template_id"):
         raise PayloadRuleError(f"{field}.body", "is required unless email_template_id is given")
     if channel == "content_card":

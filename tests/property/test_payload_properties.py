@@ -11,10 +11,9 @@ the sandbox (real HTTP):
 4. planning the bodies the client sends again yields the same bodies (normalisation is idempotent).
 
 Seeded (``derandomize``): the same cases on every run. ``BRAZE_HYPOTHESIS_EXAMPLES`` sets the
-examples per endpoint (default 300: 1,800 mutated cases plus 222 valid ones). The sandbox validates
-with the client's own rule module today, so property 3 partly compares the module with itself; the
-table of Braze's documented errors (``test_documented_errors.py``) is the independent reference until the sandbox
-has its own rules.
+examples per endpoint (default 300: 1,800 mutated cases plus 222 valid ones). The sandbox judges
+with its own rule table (``testing/sandbox/rules.py``, written from Braze's docs), not the client's
+``payload_validation``: properties 2 and 3 compare two independent readings of the docs.
 """
 
 from __future__ import annotations

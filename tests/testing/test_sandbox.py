@@ -274,6 +274,14 @@ RULES = [
         None,
     ),
     ("/sends/id/create", {"send_id": "s"}, 400, "Invalid Campaign ID", None),
+    # Braze's tables say Boolean; its examples' "false" strings are not booleans (docs/sandbox.md, D1).
+    (
+        "/campaigns/trigger/send",
+        {"campaign_id": "c", "broadcast": "false", "recipients": [{"external_user_id": "u"}]},
+        400,
+        "Bad Request",
+        "broadcast: must be true or false",
+    ),
 ]
 
 

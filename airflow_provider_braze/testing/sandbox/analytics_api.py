@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.testing.sandbox import rules
+from airflow_provider_braze.testing.sandbox.rules import refuse
 from airflow_provider_braze.testing.sandbox.state import SandboxState
 from airflow_provider_braze.testing.sandbox.transactional_api import TransactionalModel, campaign_digest
 from airflow_provider_braze.testing.sandbox.validation import Rejection
@@ -30,7 +30,7 @@ Answer = tuple[int, dict[str, Any]]
 SEND_RETENTION_DAYS = 14
 MAX_SERIES_DAYS = 100
 MAX_CANVAS_DAYS = 14
-_CAMPAIGN_SENDS = (ep.TRIGGER_CAMPAIGN.path, ep.SEND_MESSAGE.path)
+_CAMPAIGN_SENDS = (rules.TRIGGER_CAMPAIGN.path, rules.SEND_MESSAGE.path)
 
 
 @dataclass
@@ -94,13 +94,13 @@ class AnalyticsModel:
         self.state = state
         self.transactional = transactional
         self.routes: dict[tuple[str, str], Callable[[dict[str, Any], datetime], Answer]] = {
-            ("GET", ep.SEND_DATA_SERIES.path): self.send_series,
-            ("GET", ep.CAMPAIGN_DATA_SERIES.path): self.campaign_series,
-            ("GET", ep.CANVAS_DATA_SERIES.path): self.canvas_series,
-            ("GET", ep.CAMPAIGN_LIST.path): self.campaign_list,
-            ("GET", ep.CAMPAIGN_DETAILS.path): self.campaign_details,
-            ("GET", ep.CANVAS_LIST.path): self.canvas_list,
-            ("GET", ep.CANVAS_DETAILS.path): self.canvas_details,
+            ("GET", rules.SEND_DATA_SERIES.path): self.send_series,
+            ("GET", rules.CAMPAIGN_DATA_SERIES.path): self.campaign_series,
+            ("GET", rules.CANVAS_DATA_SERIES.path): self.canvas_series,
+            ("GET", rules.CAMPAIGN_LIST.path): self.campaign_list,
+            ("GET", rules.CAMPAIGN_DETAILS.path): self.campaign_details,
+            ("GET", rules.CANVAS_LIST.path): self.canvas_list,
+            ("GET", rules.CANVAS_DETAILS.path): self.canvas_details,
         }
 
     def _count(self, path: str) -> None:
@@ -127,7 +127,7 @@ class AnalyticsModel:
                 campaigns[(body["campaign_id"], day)] += listed
                 if isinstance(body.get("send_id"), str):
                     sends[(body["campaign_id"], body["send_id"], day)] += listed
-            elif request.path == ep.TRIGGER_CANVAS.path and isinstance(body.get("canvas_id"), str):
+            elif request.path == rules.TRIGGER_CANVAS.path and isinstance(body.get("canvas_id"), str):
                 canvases[(body["canvas_id"], day)] += listed
         for (campaign_id, day), count in self.transactional.sends_by_day().items():
             campaigns[(campaign_id, day)] += count
@@ -137,24 +137,24 @@ class AnalyticsModel:
 
     @staticmethod
     def _days(query: dict[str, Any], now: datetime, limit: int, *, canvas: bool = False) -> list[date]:
-        ending = pv.parse_time(query["ending_at"], "ending_at") if query.get("ending_at") else now
+        ending = rules.parse_time(query["ending_at"], "ending_at") if query.get("ending_at") else now
         end = ending.astimezone(timezone.utc).date() if ending.tzinfo else ending.date()
         if canvas and query.get("starting_at"):
-            starting = pv.parse_time(query["starting_at"], "starting_at")
+            starting = rules.parse_time(query["starting_at"], "starting_at")
             start = starting.astimezone(timezone.utc).date() if starting.tzinfo else starting.date()
             length = (end - start).days + 1
             if length < 1:
-                raise pv.PayloadRuleError("starting_at", "must be before ending_at")
+                raise refuse("starting_at", "must be before ending_at")
         else:
             raw = query.get("length")
             if raw is None:
-                raise pv.PayloadRuleError("length", "is required" + (" (or starting_at)" if canvas else ""))
+                raise refuse("length", "is required" + (" (or starting_at)" if canvas else ""))
             try:
                 length = int(raw)
             except ValueError:
-                raise pv.PayloadRuleError("length", "must be an integer") from None
+                raise refuse("length", "must be an integer") from None
         if not 1 <= length <= limit:
-            raise pv.PayloadRuleError("length", f"must be between 1 and {limit} days (got {length})")
+            raise refuse("length", f"must be between 1 and {limit} days (got {length})")
         return [end - timedelta(days=offset) for offset in range(length - 1, -1, -1)]
 
     @staticmethod
@@ -164,9 +164,9 @@ class AnalyticsModel:
     # -- series ---------------------------------------------------------------------------------
 
     def campaign_series(self, query: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(query.get("campaign_id"), "campaign_id")
+        rules.check_required_id(query, "campaign_id")
         days = self._days(query, now, MAX_SERIES_DAYS)
-        self._count(ep.CAMPAIGN_DATA_SERIES.path)
+        self._count(rules.CAMPAIGN_DATA_SERIES.path)
         campaigns, _, _ = self._delivered()
         campaign_id = query["campaign_id"]
         data = []
@@ -180,10 +180,10 @@ class AnalyticsModel:
         return 200, {"message": "success", "data": data}
 
     def send_series(self, query: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(query.get("campaign_id"), "campaign_id")
-        pv.check_required_id(query.get("send_id"), "send_id")
+        rules.check_required_id(query, "campaign_id")
+        rules.check_required_id(query, "send_id")
         days = self._days(query, now, MAX_SERIES_DAYS)
-        self._count(ep.SEND_DATA_SERIES.path)
+        self._count(rules.SEND_DATA_SERIES.path)
         _, sends, _ = self._delivered()
         data = []
         for day in days:
@@ -196,9 +196,9 @@ class AnalyticsModel:
         return 200, {"message": "success", "data": data}
 
     def canvas_series(self, query: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(query.get("canvas_id"), "canvas_id")
+        rules.check_required_id(query, "canvas_id")
         days = self._days(query, now, MAX_CANVAS_DAYS, canvas=True)
-        self._count(ep.CANVAS_DATA_SERIES.path)
+        self._count(rules.CANVAS_DATA_SERIES.path)
         _, _, canvases = self._delivered()
         canvas_id = query["canvas_id"]
         digest = campaign_digest(canvas_id)
@@ -258,7 +258,7 @@ class AnalyticsModel:
         return 200, {"message": "success", "canvases": self._page(items, query)}
 
     def campaign_details(self, query: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(query.get("campaign_id"), "campaign_id")
+        rules.check_required_id(query, "campaign_id")
         campaign_id = query["campaign_id"]
         if campaign_id not in self._known()[0]:
             raise Rejection(400, "Campaign does not exist")
@@ -275,7 +275,7 @@ class AnalyticsModel:
         }
 
     def canvas_details(self, query: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(query.get("canvas_id"), "canvas_id")
+        rules.check_required_id(query, "canvas_id")
         canvas_id = query["canvas_id"]
         if canvas_id not in self._known()[1]:
             raise Rejection(400, "Canvas does not exist")

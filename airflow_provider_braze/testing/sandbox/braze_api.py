@@ -12,14 +12,30 @@ from collections.abc import Callable
 from datetime import datetime, time, timezone
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.payload_rules import RECIPIENT_SUBSCRIPTION_STATES
+from airflow_provider_braze.testing.sandbox import rules
 from airflow_provider_braze.testing.sandbox.config import SandboxConfig
+from airflow_provider_braze.testing.sandbox.rules import refuse
 from airflow_provider_braze.testing.sandbox.state import SandboxState, StoredSchedule
 from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 Answer = tuple[int, dict[str, Any]]
+
+#: Top-level fields of ``/messages/send`` and ``/messages/schedule/create`` with a documented type.
+_MESSAGE_FIELDS = (
+    "broadcast",
+    "external_user_ids",
+    "user_aliases",
+    "segment_id",
+    "audience",
+    "campaign_id",
+    "send_id",
+    "override_frequency_capping",
+    "override_messaging_limits",
+    "recipient_subscription_state",
+    "messages",
+)
+#: Top-level fields of the trigger sends and trigger schedules with a documented type.
+_TRIGGER_FIELDS = ("broadcast", "audience", "send_id", "recipients", "attachments")
 
 #: A send id is created for a campaign (``/sends/id/create``) and tracks that campaign's sends.
 SEND_ID_NEEDS_CAMPAIGN = (
@@ -55,20 +71,20 @@ class BrazeAPI:
         self.state = state
         self.config = config
         self.routes: dict[tuple[str, str], Callable[[dict[str, Any], datetime], Answer]] = {
-            ("POST", ep.SEND_MESSAGE.path): self.send_message,
-            ("POST", ep.TRIGGER_CAMPAIGN.path): self.trigger_campaign,
-            ("POST", ep.TRIGGER_CANVAS.path): self.trigger_canvas,
-            ("POST", ep.CREATE_MESSAGE_SCHEDULE.path): self.create_message_schedule,
-            ("POST", ep.UPDATE_MESSAGE_SCHEDULE.path): self.update_message_schedule,
-            ("POST", ep.DELETE_MESSAGE_SCHEDULE.path): self.delete_message_schedule,
-            ("POST", ep.CREATE_CAMPAIGN_SCHEDULE.path): self.create_campaign_schedule,
-            ("POST", ep.UPDATE_CAMPAIGN_SCHEDULE.path): self.update_campaign_schedule,
-            ("POST", ep.DELETE_CAMPAIGN_SCHEDULE.path): self.delete_campaign_schedule,
-            ("POST", ep.CREATE_CANVAS_SCHEDULE.path): self.create_canvas_schedule,
-            ("POST", ep.UPDATE_CANVAS_SCHEDULE.path): self.update_canvas_schedule,
-            ("POST", ep.DELETE_CANVAS_SCHEDULE.path): self.delete_canvas_schedule,
-            ("POST", ep.CREATE_SEND_ID.path): self.create_send_id,
-            ("GET", ep.SCHEDULED_BROADCASTS.path): self.scheduled_broadcasts,
+            ("POST", rules.SEND_MESSAGE.path): self.send_message,
+            ("POST", rules.TRIGGER_CAMPAIGN.path): self.trigger_campaign,
+            ("POST", rules.TRIGGER_CANVAS.path): self.trigger_canvas,
+            ("POST", rules.CREATE_MESSAGE_SCHEDULE.path): self.create_message_schedule,
+            ("POST", rules.UPDATE_MESSAGE_SCHEDULE.path): self.update_message_schedule,
+            ("POST", rules.DELETE_MESSAGE_SCHEDULE.path): self.delete_message_schedule,
+            ("POST", rules.CREATE_CAMPAIGN_SCHEDULE.path): self.create_campaign_schedule,
+            ("POST", rules.UPDATE_CAMPAIGN_SCHEDULE.path): self.update_campaign_schedule,
+            ("POST", rules.DELETE_CAMPAIGN_SCHEDULE.path): self.delete_campaign_schedule,
+            ("POST", rules.CREATE_CANVAS_SCHEDULE.path): self.create_canvas_schedule,
+            ("POST", rules.UPDATE_CANVAS_SCHEDULE.path): self.update_canvas_schedule,
+            ("POST", rules.DELETE_CANVAS_SCHEDULE.path): self.delete_canvas_schedule,
+            ("POST", rules.CREATE_SEND_ID.path): self.create_send_id,
+            ("GET", rules.SCHEDULED_BROADCASTS.path): self.scheduled_broadcasts,
         }
 
     # -- helpers ------------------------------------------------------------------------------
@@ -85,34 +101,25 @@ class BrazeAPI:
     # -- /messages/send -----------------------------------------------------------------------
 
     def _check_message_request(self, body: dict[str, Any]) -> list[str]:
-        ids, aliases = body.get("external_user_ids"), body.get("user_aliases")
-        pv.check_user_ids(ids, aliases)
-        pv.check_user_count(ids, aliases)
-        pv.check_targets(
-            broadcast=body.get("broadcast"),
-            listed=bool(ids or aliases),
-            segment_id=body.get("segment_id"),
-            audience=body.get("audience"),
-            broadcast_alone_targets=False,
-        )
-        pv.check_send_id(body.get("send_id"))
-        if body.get("send_id") and not body.get("campaign_id"):
-            raise pv.PayloadRuleError("send_id", SEND_ID_NEEDS_CAMPAIGN)
-        for flag in ("override_frequency_capping", "override_messaging_limits"):
-            pv.check_bool(body, flag)
-        pv.check_enum(
-            body.get("recipient_subscription_state"), "recipient_subscription_state", RECIPIENT_SUBSCRIPTION_STATES
-        )
+        rules.check_types(body, _MESSAGE_FIELDS)
         if "campaign_id" in body:
-            pv.check_required_id(body["campaign_id"], "campaign_id")
-        pv.check_messages(body.get("messages"), campaign_id=body.get("campaign_id"))
-        keys = [f"external_user_id:{i}" for i in ids or []]
-        keys += [f"user_alias:{a['alias_label']}:{a['alias_name']}" for a in aliases or []]
-        return keys or [f"broadcast:{body.get('segment_id') or 'audience'}"]
+            rules.check_required_id(body, "campaign_id")
+        rules.check_send_id(body.get("send_id"))
+        if body.get("send_id") and not body.get("campaign_id"):
+            raise refuse("send_id", SEND_ID_NEEDS_CAMPAIGN)
+        state = body.get("recipient_subscription_state")
+        if state is not None and state not in rules.RECIPIENT_SUBSCRIPTION_STATES:
+            raise refuse(
+                "recipient_subscription_state",
+                f"must be one of {', '.join(rules.RECIPIENT_SUBSCRIPTION_STATES)} (got {state!r})",
+            )
+        keys = rules.check_message_targets(body)
+        rules.check_messages(body.get("messages"), campaign_id=body.get("campaign_id"))
+        return keys
 
     def send_message(self, body: dict[str, Any], now: datetime) -> Answer:
         keys = self._check_message_request(body)
-        self._deliver(ep.SEND_MESSAGE.path, keys)
+        self._deliver(rules.SEND_MESSAGE.path, keys)
         extra: dict[str, Any] = {"dispatch_id": new_dispatch_id()}
         if body.get("broadcast") and body.get("campaign_id") and not body.get("send_id"):
             extra["send_id"] = f"sandbox-{uuid.uuid4().hex[:12]}"
@@ -120,38 +127,15 @@ class BrazeAPI:
 
     # -- triggers -----------------------------------------------------------------------------
 
-    def _check_recipients(self, body: dict[str, Any], properties_field: str) -> list[dict[str, Any]]:
-        recipients = body.get("recipients")
-        if recipients is None:
-            return []
-        if not isinstance(recipients, list):
-            raise pv.PayloadRuleError("recipients", "must be an array")
-        pv.check_recipient_count(recipients)
-        for index, recipient in enumerate(recipients):
-            pv.check_recipient(recipient, f"recipients[{index}]", properties_field)
-        return recipients
-
     def _check_trigger_request(self, body: dict[str, Any], id_field: str, properties: tuple[str, ...]) -> list[str]:
-        pv.check_required_id(body.get(id_field), id_field)
-        if "segment_id" in body:
-            raise pv.PayloadRuleError(
-                "segment_id",
-                "is not supported on trigger endpoints: use broadcast (the dashboard audience) or audience",
-            )
-        pv.check_send_id(body.get("send_id"))
+        rules.check_types(body, (*_TRIGGER_FIELDS, *properties))
+        rules.check_required_id(body, id_field)
+        rules.check_send_id(body.get("send_id"))
         for name in properties:
-            pv.check_properties(body.get(name), name)
-        if body.get("attachments") is not None and not isinstance(body["attachments"], list):
-            raise pv.PayloadRuleError("attachments", "must be an array")
-        recipients = self._check_recipients(body, properties[0])
-        pv.check_targets(
-            broadcast=body.get("broadcast"),
-            listed=bool(recipients),
-            audience=body.get("audience"),
-            attachments=body.get("attachments"),
-            broadcast_alone_targets=True,
-        )
-        return [recipient_key(r) for r in recipients] or [f"broadcast:{body[id_field]}"]
+            rules.check_properties(body.get(name), name)
+        if "context" in body and "canvas_entry_properties" in body:
+            raise refuse("canvas_entry_properties", "is the older name of context: give only one of them")
+        return rules.check_trigger_targets(body, id_field, properties)
 
     def _check_campaign_request(self, body: dict[str, Any]) -> list[str]:
         return self._check_trigger_request(body, "campaign_id", ("trigger_properties",))
@@ -161,7 +145,7 @@ class BrazeAPI:
 
     def trigger_campaign(self, body: dict[str, Any], now: datetime) -> Answer:
         keys = self._check_campaign_request(body)
-        self._deliver(ep.TRIGGER_CAMPAIGN.path, keys)
+        self._deliver(rules.TRIGGER_CAMPAIGN.path, keys)
         return self._success({"dispatch_id": new_dispatch_id()})
 
     def trigger_canvas(self, body: dict[str, Any], now: datetime) -> Answer:
@@ -170,7 +154,7 @@ class BrazeAPI:
         if body["canvas_id"] in self.config.paused_canvas_ids:
             extra["notice"] = "The Canvas is paused. Resume the Canvas to ensure trigger requests will take effect."
         else:
-            self._deliver(ep.TRIGGER_CANVAS.path, keys)
+            self._deliver(rules.TRIGGER_CANVAS.path, keys)
         return self._success(extra)
 
     # -- schedules ----------------------------------------------------------------------------
@@ -183,9 +167,9 @@ class BrazeAPI:
         return self._success({"dispatch_id": dispatch_id, "schedule_id": schedule_id})
 
     def _find_schedule(self, body: dict[str, Any], kind: str, owner_field: str | None) -> StoredSchedule:
-        pv.check_required_id(body.get("schedule_id"), "schedule_id")
+        rules.check_required_id(body, "schedule_id")
         if owner_field:
-            pv.check_required_id(body.get(owner_field), owner_field)
+            rules.check_required_id(body, owner_field)
         schedule_id, owner = body["schedule_id"], body.get(owner_field) if owner_field else None
         stored = self.state.schedules.get(schedule_id)
         if stored is None or stored.kind != kind or stored.owner_id != owner:
@@ -193,18 +177,18 @@ class BrazeAPI:
         return stored
 
     def create_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        pv.check_schedule(body.get("schedule"), now)
+        rules.check_schedule(body.get("schedule"), now)
         keys = self._check_message_request(body)
-        return self._store_schedule(ep.CREATE_MESSAGE_SCHEDULE.path, "messages", None, body, keys)
+        return self._store_schedule(rules.CREATE_MESSAGE_SCHEDULE.path, "messages", None, body, keys)
 
     def update_message_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
         stored = self._find_schedule(body, "messages", None)
         if "schedule" not in body and "messages" not in body:
-            raise pv.PayloadRuleError("schedule", "one of schedule or messages is required")
+            raise refuse("schedule", "one of schedule or messages is required")
         if "schedule" in body:
-            pv.check_schedule(body["schedule"], now)
+            rules.check_schedule(body["schedule"], now)
         if "messages" in body:
-            pv.check_messages(body["messages"], campaign_id=stored.body.get("campaign_id"))
+            rules.check_messages(body["messages"], campaign_id=stored.body.get("campaign_id"))
         for field in ("schedule", "messages"):
             if field in body:
                 stored.body[field] = body[field]
@@ -220,13 +204,13 @@ class BrazeAPI:
         return self._delete(self._find_schedule(body, "messages", None))
 
     def create_campaign_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        pv.check_schedule(body.get("schedule"), now)
+        rules.check_schedule(body.get("schedule"), now)
         keys = self._check_campaign_request(body)
-        return self._store_schedule(ep.CREATE_CAMPAIGN_SCHEDULE.path, "campaign", body["campaign_id"], body, keys)
+        return self._store_schedule(rules.CREATE_CAMPAIGN_SCHEDULE.path, "campaign", body["campaign_id"], body, keys)
 
     def _update_whole_schedule(self, body: dict[str, Any], now: datetime, kind: str, owner_field: str) -> Answer:
         stored = self._find_schedule(body, kind, owner_field)
-        pv.check_schedule(body.get("schedule"), now)
+        rules.check_schedule(body.get("schedule"), now)
         stored.body["schedule"] = body["schedule"]  # replaces the whole schedule, as Braze does
         stored.updates += 1
         return self._success({})
@@ -238,9 +222,9 @@ class BrazeAPI:
         return self._delete(self._find_schedule(body, "campaign", "campaign_id"))
 
     def create_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
-        pv.check_schedule(body.get("schedule"), now)
+        rules.check_schedule(body.get("schedule"), now)
         keys = self._check_canvas_request(body)
-        return self._store_schedule(ep.CREATE_CANVAS_SCHEDULE.path, "canvas", body["canvas_id"], body, keys)
+        return self._store_schedule(rules.CREATE_CANVAS_SCHEDULE.path, "canvas", body["canvas_id"], body, keys)
 
     def update_canvas_schedule(self, body: dict[str, Any], now: datetime) -> Answer:
         return self._update_whole_schedule(body, now, "canvas", "canvas_id")
@@ -251,8 +235,8 @@ class BrazeAPI:
     # -- send ids and scheduled broadcasts ----------------------------------------------------
 
     def create_send_id(self, body: dict[str, Any], now: datetime) -> Answer:
-        pv.check_required_id(body.get("campaign_id"), "campaign_id")
-        pv.check_send_id(body.get("send_id"))
+        rules.check_required_id(body, "campaign_id")
+        rules.check_send_id(body.get("send_id"))
         campaign_id = body["campaign_id"]
         send_id = body.get("send_id") or f"sandbox-{uuid.uuid4().hex[:16]}"
         # Braze: "Each send id - campaign id combination that you create will count towards your daily
@@ -266,7 +250,7 @@ class BrazeAPI:
 
     def scheduled_broadcasts(self, query: dict[str, Any], now: datetime) -> Answer:
         if "end_time" not in query:
-            raise pv.PayloadRuleError("end_time", "is required")
-        end = pv.parse_time(query["end_time"], "end_time")
+            raise refuse("end_time", "is required")
+        end = rules.parse_time(query["end_time"], "end_time")
         cutoff = datetime.combine(end.date(), time(0, 0), tzinfo=timezone.utc)  # Braze: midnight UTC
         return 200, {"scheduled_broadcasts": self.state.due_broadcasts(now, cutoff)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.testing.sandbox import rules
 from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 PAGE_SIZE = 10
@@ -167,11 +167,11 @@ class CDIAPI:
     # -- handlers -------------------------------------------------------------------------------
 
     def handle(
-        self, endpoint: ep.Endpoint, path: str, query: dict[str, str]
+        self, endpoint: rules.Route, path: str, query: dict[str, str]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         """Answer one CDI request: ``(status, body, extra headers)``."""
         with self.lock:
-            if endpoint is ep.CDI_INTEGRATIONS:
+            if endpoint is rules.CDI_INTEGRATIONS:
                 return self._list_integrations(query)
             integration_id = path.strip("/").split("/")[2]
             if not _VALID_ID.match(integration_id):
@@ -180,7 +180,7 @@ class CDIAPI:
             if integration is None:
                 raise Rejection(404, "Integration not found")
             self._advance(integration)
-            if endpoint is ep.CDI_SYNC:
+            if endpoint is rules.CDI_SYNC:
                 return self._sync(integration)
             if self.run_order not in self.RUN_ORDERS:
                 raise ValueError(f"run_order must be one of {self.RUN_ORDERS}")

@@ -27,9 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_rules as rules
-from airflow_provider_braze.payload_validation import PayloadRuleError
+from airflow_provider_braze.testing.sandbox import rules
 from airflow_provider_braze.testing.sandbox.analytics_api import AnalyticsModel
 from airflow_provider_braze.testing.sandbox.braze_api import BrazeAPI
 from airflow_provider_braze.testing.sandbox.cdi_api import CDIAPI, RunScript
@@ -552,13 +550,13 @@ class BrazeSandbox:
         key = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         if key is None or key not in self.config.api_keys:
             return _Reply(401, {"message": "Unauthorized"}, peek_headers)
-        endpoint = ep.match(path)
+        endpoint = rules.route_for(path)
         handler = (
             self.api.routes.get((method, path))
             or self.transactional.route(method, path)
             or self.analytics.routes.get((method, path))
         )
-        is_cdi = endpoint in ep.CDI_ENDPOINTS and endpoint is not None and endpoint.method == method
+        is_cdi = endpoint in rules.CDI_ROUTES and endpoint is not None and endpoint.method == method
         if endpoint is None or (handler is None and not is_cdi):
             return _Reply(404, {"message": "Not Found"}, peek_headers)
         permissions = self.config.api_keys[key]
@@ -572,7 +570,7 @@ class BrazeSandbox:
             if raw_body is None:
                 return _Reply(413, {"message": "Request Entity Too Large"}, peek_headers)
             try:
-                payload = json.loads(raw_body.decode("utf-8")) if raw_body else {}
+                payload = json.loads(raw_body.decode("utf-8"), parse_constant=_not_json) if raw_body else {}
             except (UnicodeDecodeError, ValueError):
                 return _Reply(
                     400,
@@ -588,8 +586,8 @@ class BrazeSandbox:
                 )
             if self.config.record_bodies:
                 record.body = payload
-        bucket = ep.rate_budget(endpoint, payload)
-        bucket = bucket if bucket in ("broadcast", *ep.CDI_RATE_LIMITS_PER_MINUTE) else "shared"
+        bucket = rules.rate_bucket(endpoint, payload)
+        bucket = bucket if bucket in ("broadcast", *rules.CDI_RATE_LIMITS_PER_MINUTE) else "shared"
         allowed, rate_headers = self._rate_headers(bucket, now, take=True)
         if not allowed:
             return _Reply(429, {"message": "Rate Limited"}, rate_headers)
@@ -637,8 +635,6 @@ class BrazeSandbox:
         assert handler is not None
         try:
             status, answer = handler(payload, datetime.fromtimestamp(now, timezone.utc))
-        except PayloadRuleError as error:
-            return _Reply(400, Rejection.from_rule(error).body(), rate_headers)
         except Rejection as rejection:
             return _Reply(rejection.status, rejection.body(), rate_headers)
         record.processed = True
@@ -716,6 +712,11 @@ class BrazeSandbox:
         return _Reply(404, {"message": "Not Found"})
 
 
+def _not_json(constant: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: Braze's parser refuses the body."""
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _wait_unless(client_gone: Callable[[], bool], seconds: float) -> bool:
     """Sleep ``seconds``, returning early (True) when the client closed its connection."""
     deadline = time.monotonic() + seconds
@@ -751,7 +752,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length > rules.MAX_REQUEST_BYTES:
+        if length > rules.MAX_BODY_BYTES:
             self.close_connection = True
             return None
         return self.rfile.read(length) if length else b""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_braze.testing.sandbox.rules import broadcast_window
+
 
 @dataclass
 class RecordedRequest:
@@ -133,15 +135,13 @@ class SandboxState:
         for a zone-less local-time one (``local_time_zones``/``intelligent_delivery``, as Braze lists
         them) when the first time zone (UTC+14) reaches it.
         """
-        from airflow_provider_braze.broadcast_matching import send_window
-
         due = []
         with self.lock:
             for broadcast in self.broadcasts:
-                window = send_window(broadcast)
+                window = broadcast_window(broadcast)
                 if window is not None and now < window[0] <= cutoff:
                     due.append(dict(broadcast))
-        return sorted(due, key=lambda b: send_window(b) or (cutoff, cutoff))
+        return sorted(due, key=lambda b: broadcast_window(b) or (cutoff, cutoff))
 
     def cancel_broadcast(self, broadcast_id: str) -> dict[str, Any]:
         """Unschedule (cancel) a seeded broadcast: it leaves the list before its time. Returns it."""

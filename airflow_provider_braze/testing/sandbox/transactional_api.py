@@ -27,12 +27,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.testing.sandbox import rules
 from airflow_provider_braze.testing.sandbox.braze_api import new_dispatch_id, recipient_key
+from airflow_provider_braze.testing.sandbox.rules import refuse
 from airflow_provider_braze.testing.sandbox.state import SandboxState
 from airflow_provider_braze.testing.sandbox.validation import Rejection
-from airflow_provider_braze.transactional import DEDUP_WINDOW_HOURS, EXTERNAL_SEND_ID_PATTERN
 
 ALREADY_QUEUED_MESSAGE = "The external reference has been queued.  Please retry to obtain send_id."
 NOT_TRANSACTIONAL_MESSAGE = (
@@ -104,7 +103,7 @@ class TransactionalModel:
 
     def route(self, method: str, path: str) -> Callable[[dict[str, Any], datetime], tuple[int, dict[str, Any]]] | None:
         """The handler of a concrete transactional path (bound to its campaign id), else None."""
-        if method != "POST" or ep.match(path) is not ep.TRANSACTIONAL_EMAIL:
+        if method != "POST" or not rules.TRANSACTIONAL_EMAIL.matches(path):
             return None
         campaign_id = unquote(path.strip("/").split("/")[3])
         return functools.partial(self.send, campaign_id, path)
@@ -118,31 +117,31 @@ class TransactionalModel:
 
     def _check(self, campaign_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if "recipients" in body:
-            raise pv.PayloadRuleError("recipients", "is not accepted: the endpoint takes one recipient object")
+            raise refuse("recipients", "is not accepted: the endpoint takes one recipient object")
         for key in body:
             if key not in _BODY_KEYS:
-                raise pv.PayloadRuleError(key, f"is not a field of this endpoint; allowed: {', '.join(_BODY_KEYS)}")
+                raise refuse(key, f"is not a field of this endpoint; allowed: {', '.join(_BODY_KEYS)}")
         if self.transactional_campaigns is not None and campaign_id not in self.transactional_campaigns:
             raise Rejection(400, NOT_TRANSACTIONAL_MESSAGE)
         send_id = body.get("external_send_id")
-        if send_id is not None and (not isinstance(send_id, str) or not EXTERNAL_SEND_ID_PATTERN.match(send_id)):
-            raise pv.PayloadRuleError("external_send_id", "must match /^[a-zA-Z0-9-_+\\/=]+$/")
-        pv.check_properties(body.get("trigger_properties"), "trigger_properties")
+        if send_id is not None and (not isinstance(send_id, str) or not rules.EXTERNAL_SEND_ID_PATTERN.match(send_id)):
+            raise refuse("external_send_id", "must match /^[a-zA-Z0-9-_+\\/=]+$/")
+        rules.check_properties(body.get("trigger_properties"), "trigger_properties")
         recipient = body.get("recipient")
         if not isinstance(recipient, dict):
-            raise pv.PayloadRuleError("recipient", "is required and must be an object")
+            raise refuse("recipient", "is required and must be an object")
         for key in recipient:
             if key not in _RECIPIENT_KEYS:
-                raise pv.PayloadRuleError(f"recipient.{key}", f"is not accepted; allowed: {', '.join(_RECIPIENT_KEYS)}")
+                raise refuse(f"recipient.{key}", f"is not accepted; allowed: {', '.join(_RECIPIENT_KEYS)}")
         present = [k for k in ("external_user_id", "user_alias") if k in recipient]
         if len(present) != 1:
-            raise pv.PayloadRuleError("recipient", "must have exactly one of external_user_id or user_alias")
+            raise refuse("recipient", "must have exactly one of external_user_id or user_alias")
         if "user_alias" in recipient:
-            pv.check_alias(recipient["user_alias"], "recipient.user_alias")
+            rules.check_alias(recipient["user_alias"], "recipient.user_alias")
         elif not isinstance(recipient["external_user_id"], str) or not recipient["external_user_id"]:
-            raise pv.PayloadRuleError("recipient.external_user_id", "must be a non-empty string")
+            raise refuse("recipient.external_user_id", "must be a non-empty string")
         if "attributes" in recipient and not isinstance(recipient["attributes"], dict):
-            raise pv.PayloadRuleError("recipient.attributes", "must be an object")
+            raise refuse("recipient.attributes", "must be an object")
         return recipient
 
     def send(self, campaign_id: str, path: str, body: dict[str, Any], now: datetime) -> tuple[int, dict[str, Any]]:
@@ -153,7 +152,7 @@ class TransactionalModel:
         send_id = body.get("external_send_id")
         if send_id is not None:
             earlier = memory.by_external_send_id.get(send_id)
-            if earlier is not None and at - earlier.at < timedelta(hours=DEDUP_WINDOW_HOURS):
+            if earlier is not None and at - earlier.at < rules.DEDUP_WINDOW:
                 memory.deduplicated += 1
                 raise Rejection(400, ALREADY_QUEUED_MESSAGE)
         sent = TransactionalSend(

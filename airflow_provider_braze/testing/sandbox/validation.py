@@ -1,15 +1,12 @@
 """Sandbox-side refusals: Braze's status and ``message`` for a request that breaks a rule.
 
-The rules themselves live in :mod:`airflow_provider_braze.payload_validation` (shared with the
-operators); this module turns their errors, and the sandbox's own state checks (unknown schedule
-ids, daily send-id budget), into Braze-shaped answers.
+The rules themselves are the sandbox's own (:mod:`airflow_provider_braze.testing.sandbox.rules`,
+written from Braze's documentation); this module is the shape of the answer.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from airflow_provider_braze.payload_validation import PayloadRuleError
 
 
 class Rejection(Exception):  # noqa: N818 - a Braze answer, not a bug
@@ -25,11 +22,6 @@ class Rejection(Exception):  # noqa: N818 - a Braze answer, not a bug
         self.status = status
         self.message = message
         self.errors = list(errors)
-
-    @classmethod
-    def from_rule(cls, error: PayloadRuleError) -> Rejection:
-        """The 400 Braze answers for a broken payload rule."""
-        return cls(400, error.braze_message, str(error))
 
     def body(self) -> dict[str, Any]:
         """The JSON body Braze answers with."""
