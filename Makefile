@@ -48,18 +48,21 @@ venvs:
 	$(MAKE) --no-print-directory -j2 $(VENV2)/.installed $(VENV3)/.installed
 
 demo: $(VENV3)/.installed
-	rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
-	export AIRFLOW_HOME="$(CURDIR)/$(DEMO_HOME)" AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	@rm -rf $(DEMO_HOME) && mkdir -p $(DEMO_HOME)
+	@export AIRFLOW_HOME="$(CURDIR)/$(DEMO_HOME)" AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	       AIRFLOW__CORE__DAGS_FOLDER="$(CURDIR)/example_dags" PATH="$(CURDIR)/$(VENV3)/bin:$$PATH" \
 	       AIRFLOW_CONN_BRAZE_EXAMPLE_WAREHOUSE='{"conn_type": "sqlite", "host": "$(CURDIR)/$(DEMO_HOME)/warehouse.db"}'; \
+	echo "Running every example DAG with 'airflow dags test' against the Braze sandbox (logs: $(DEMO_HOME)/)"; \
 	airflow db migrate > $(DEMO_HOME)/db-migrate.log 2>&1 || { cat $(DEMO_HOME)/db-migrate.log; exit 1; }; \
 	python -m airflow_provider_braze.testing.sandbox --port 0 --cdi-integration users-from-warehouse \
 	  --broadcast "weekly-digest-campaign=Weekly digest@$$(date -u -d '+3 hours' +%Y-%m-%dT%H:%M:%SZ)" -- bash -c '\
 	  status=0; \
 	  for file in example_dags/example_*.py; do \
 	    dag=$$(basename $$file .py); \
-	    if airflow dags test $$dag > $(DEMO_HOME)/$$dag.log 2>&1; then echo "OK    $$dag"; \
-	    else echo "FAILED $$dag (full log: $(DEMO_HOME)/$$dag.log)"; tail -n 40 $(DEMO_HOME)/$$dag.log; status=1; fi; \
+	    if airflow dags test $$dag > $(DEMO_HOME)/$$dag.log 2>&1; then \
+	      echo "OK     $$dag: $$(python -m airflow_provider_braze.testing.sandbox.activity --state $(DEMO_HOME)/seen)"; \
+	    else echo "FAILED $$dag (full log: $(DEMO_HOME)/$$dag.log)"; tail -n 40 $(DEMO_HOME)/$$dag.log; status=1; \
+	      python -m airflow_provider_braze.testing.sandbox.activity --state $(DEMO_HOME)/seen > /dev/null; fi; \
 	  done; exit $$status'
 
 lint: $(VENV3)/.installed

@@ -7,7 +7,8 @@ from collections import Counter, defaultdict
 from airflow_provider_braze.testing.sandbox.state import SandboxState
 
 
-def _recipient_count(body: object) -> int:
+def recipient_count(body: object) -> int:
+    """Recipients listed in a request body (recipients, external_user_ids, user_aliases)."""
     if not isinstance(body, dict):
         return 0
     listed = len(body.get("recipients") or []) + len(body.get("external_user_ids") or [])
@@ -22,7 +23,7 @@ def render_summary(state: SandboxState) -> str:
         key = (request.method, request.path)
         per_endpoint[key][request.status] += 1
         if request.processed:
-            recipients[key] += _recipient_count(request.body)
+            recipients[key] += recipient_count(request.body)
     lines = [f"Braze sandbox: {len(state.requests)} API request(s) received"]
     if not state.requests:
         return lines[0]
