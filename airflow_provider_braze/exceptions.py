@@ -146,6 +146,14 @@ class BrazeTransportError(BrazeError):
     """
 
 
+class BrazeCDISyncError(BrazeError):
+    """A Cloud Data Ingestion sync failed, could not be found, or did not finish in time."""
+
+
+class BrazeBroadcastWaitError(BrazeError):
+    """Waiting for a scheduled broadcast failed: it left the list, or its wait could not go on."""
+
+
 _BY_STATUS: dict[int, type[BrazeAPIError]] = {
     400: BrazeBadRequestError,
     401: BrazeAuthenticationError,

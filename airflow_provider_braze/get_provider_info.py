@@ -57,11 +57,6 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Segment and audience sends per minute (Braze default 250).",
         "schema": {"type": ["integer", "null"], "minimum": 1},
     },
-    "send_ids_per_day": {
-        "label": "Send ids per day",
-        "description": "/sends/id/create budget (Braze default 100).",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-    },
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {

@@ -8,7 +8,7 @@ because a plain psycopg cursor downloads the whole result before the first ``fet
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook
@@ -19,11 +19,6 @@ log = logging.getLogger(__name__)
 
 #: Rows fetched per round trip.
 FETCH_SIZE = 2000
-
-
-def iter_items(source: Iterable[Any]) -> Iterator[tuple[int, Any]]:
-    """``(row number, item)`` for every item of an iterable, numbered from 1."""
-    yield from enumerate(source, start=1)
 
 
 def _server_side_cursor(connection: Any) -> Any:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowException, BaseOperator, conf
+from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_braze.cdi_runs import (
     MAX_STATUS_PAGES,
@@ -21,7 +21,7 @@ from airflow_provider_braze.cdi_runs import (
     status_of,
     unknown_status_message,
 )
-from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError
+from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError, BrazeCDISyncError
 from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
 
@@ -130,7 +130,7 @@ class BrazeCDISyncOperator(BaseOperator):
         matches = [i for i in self.hook.list_cdi_integrations() if i.get("integration_name") == self.integration_name]
         if len(matches) != 1:
             found = "no integration" if not matches else f"{len(matches)} integrations"
-            raise AirflowException(
+            raise BrazeCDISyncError(
                 f"integration_name: {found} named {self.integration_name!r}; give integration_id instead"
             )
         integration_id = str(matches[0]["integration_id"])
@@ -177,7 +177,7 @@ class BrazeCDISyncOperator(BaseOperator):
         """Sleep one poll interval, cut at the deadline; fail once the deadline has passed."""
         pause = patience.sleep_for()
         if pause is None:
-            raise AirflowException(f"Timed out after {self.timeout:.0f} s {what}")
+            raise BrazeCDISyncError(f"Timed out after {self.timeout:.0f} s {what}")
         time.sleep(pause)
 
     def trigger(self, integration_id: str, deadline: float) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class BrazeCDISyncOperator(BaseOperator):
         patience = PatientWait(self.poll_interval, deadline, clock=time.monotonic)
         while True:
             if time.monotonic() >= deadline:
-                raise AirflowException(
+                raise BrazeCDISyncError(
                     f"Timed out after {self.timeout:.0f} s before a sync of integration {integration_id} could start"
                 )
             baseline_run = newest_run(self._read_runs(integration_id, patience))
@@ -200,7 +200,7 @@ class BrazeCDISyncOperator(BaseOperator):
                 running = newest_run(r for r in runs if status_of(r) == "running")
                 started = running.get("sync_start_time") if running else None
                 if self.if_running == "fail":
-                    raise AirflowException(
+                    raise BrazeCDISyncError(
                         f"A sync of integration {integration_id} is already running (started {started}); "
                         "if_running='fail'"
                     ) from None
@@ -249,10 +249,10 @@ class BrazeCDISyncOperator(BaseOperator):
             if found is not None:
                 unknown = unknown_status_message(found.run)
                 if unknown:
-                    raise AirflowException(f"CDI sync of {integration_id}: {unknown}")
+                    raise BrazeCDISyncError(f"CDI sync of {integration_id}: {unknown}")
             if time.monotonic() + self.poll_interval > deadline:
                 seen = found.reason if found else "the triggered run never became visible"
-                raise AirflowException(f"Timed out after {self.timeout:.0f} s waiting for the CDI run: {seen}")
+                raise BrazeCDISyncError(f"Timed out after {self.timeout:.0f} s waiting for the CDI run: {seen}")
             time.sleep(self.poll_interval)
 
     def finish(
@@ -274,11 +274,11 @@ class BrazeCDISyncOperator(BaseOperator):
         self.log.info("Matched CDI run: %s", reason)
         counts = f"rows_synced={run.get('rows_synced')}, rows_failed_with_errors={run.get('rows_failed_with_errors')}"
         if status in ("error", "config_error") or (status == "partial" and self.on_partial == "fail"):
-            raise AirflowException(f"CDI sync of {integration_id} ended {status} ({counts}): {_ADVICE[status]}")
+            raise BrazeCDISyncError(f"CDI sync of {integration_id} ended {status} ({counts}): {_ADVICE[status]}")
         if status == "partial":
             self.log.warning("CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE["partial"])
         elif status != "success":
-            raise AirflowException(f"CDI sync of {integration_id}: {unknown_status_message(run)} ({counts})")
+            raise BrazeCDISyncError(f"CDI sync of {integration_id}: {unknown_status_message(run)} ({counts})")
         return result
 
     # -- execution --------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ class BrazeCDISyncOperator(BaseOperator):
         """Resume after the trigger: apply the status policy to the matched run."""
         payload = event or {}
         if payload.get("status") != "success":
-            raise AirflowException(
+            raise BrazeCDISyncError(
                 f"Waiting for the CDI run failed ({payload.get('status')}): {payload.get('message')}"
             )
         return self.finish(integration_id, payload["run"], payload.get("reason", ""), attached=attached)

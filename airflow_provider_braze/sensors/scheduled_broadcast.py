@@ -10,7 +10,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
-    AirflowException,
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
@@ -19,6 +18,7 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_braze.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -164,7 +164,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         self._followed = result.followed
         self.log.info("Braze broadcast %s: %s", self._criteria().describe(), result.reason)
         if result.failed:
-            raise AirflowException(f"Braze broadcast {self._criteria().describe()}: {result.reason}")
+            raise BrazeBroadcastWaitError(f"Braze broadcast {self._criteria().describe()}: {result.reason}")
         if result.done:
             return PokeReturnValue(is_done=True, xcom_value=result.broadcast)
         return False
@@ -207,8 +207,9 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
         if status == "failed":
-            raise AirflowException(f"Braze broadcast {described}: {payload.get('message')}")
+            raise BrazeBroadcastWaitError(f"Braze broadcast {described}: {payload.get('message')}")
         if status != "success":
-            raise AirflowException(f"Waiting for the Braze broadcast failed: {payload.get('message', 'no event')}")
+            message = payload.get("message", "no event")
+            raise BrazeBroadcastWaitError(f"Waiting for the Braze broadcast failed: {message}")
         self.log.info("Braze broadcast %s: %s", described, payload.get("reason"))
         return payload.get("broadcast")

@@ -6,7 +6,6 @@ A bad value raises an error naming the extra and the rule.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -40,7 +39,6 @@ class BrazeClientSettings:
         for Braze's default 250,000/hour), at most 256.
     :param requests_per_hour: the shared hourly budget (Braze default 250,000).
     :param broadcast_requests_per_minute: the budget of segment/audience sends (Braze default 250).
-    :param send_ids_per_day: the ``/sends/id/create`` budget (Braze default 100).
     :param cdi_list_requests_per_minute: ``GET /cdi/integrations`` budget (Braze default 50).
     :param cdi_sync_requests_per_minute: CDI sync trigger budget (Braze default 20).
     :param cdi_status_requests_per_minute: CDI ``job_sync_status`` budget (Braze default 100).
@@ -57,7 +55,6 @@ class BrazeClientSettings:
     concurrency_cap: int | None = None
     requests_per_hour: int = 250_000
     broadcast_requests_per_minute: int = 250
-    send_ids_per_day: int = 100
     cdi_list_requests_per_minute: int = 50
     cdi_sync_requests_per_minute: int = 20
     cdi_status_requests_per_minute: int = 100
@@ -84,10 +81,6 @@ class BrazeClientSettings:
             return self.concurrency_cap
         return min(256, math.ceil(self.requests_per_hour / 3600.0 * 1.25) + 8)
 
-    def replace(self, **changes: Any) -> BrazeClientSettings:
-        """Return a copy with some settings changed (validated like extras)."""
-        return BrazeClientSettings.from_extras({**dataclasses.asdict(self), **changes})
-
     def _check(self) -> None:
         for name in ("timeout", "connect_timeout", "retry_deadline", "backoff_base", "backoff_max"):
             if getattr(self, name) <= 0:
@@ -99,7 +92,6 @@ class BrazeClientSettings:
             "concurrency_cap",
             "requests_per_hour",
             "broadcast_requests_per_minute",
-            "send_ids_per_day",
             "cdi_list_requests_per_minute",
             "cdi_sync_requests_per_minute",
             "cdi_status_requests_per_minute",

@@ -6,8 +6,9 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
+from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_braze.exceptions import BrazeCDISyncError
 from airflow_provider_braze.operators import BrazeCDISyncOperator
 from airflow_provider_braze.testing.sandbox import RunScript
 from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
@@ -57,7 +58,7 @@ def test_a_sync_that_succeeds_returns_the_matched_run(cdi, logs):
 def test_a_partial_sync_follows_on_partial(cdi, policy, logs):
     integration = cdi.add_cdi_integration(runs=[RunScript("partial", 0.3, rows_synced=90, rows_failed_with_errors=10)])
     if policy == "fail":
-        with pytest.raises(AirflowException, match=r"ended partial .*rows_failed_with_errors=10"):
+        with pytest.raises(BrazeCDISyncError, match=r"ended partial .*rows_failed_with_errors=10"):
             run_operator(_op(integration_id=integration, on_partial="fail"))
     else:
         result = run_operator(_op(integration_id=integration, on_partial="warn"))
@@ -68,14 +69,14 @@ def test_a_partial_sync_follows_on_partial(cdi, policy, logs):
 @pytest.mark.parametrize(("status", "advice"), [("error", "sync log"), ("config_error", "misconfigured")])
 def test_error_and_config_error_fail_with_counts_and_advice(cdi, status, advice):
     integration = cdi.add_cdi_integration(runs=[RunScript(status, 0.2, rows_synced=0)])
-    with pytest.raises(AirflowException, match=f"ended {status} .*rows_synced=0.*{advice}"):
+    with pytest.raises(BrazeCDISyncError, match=f"ended {status} .*rows_synced=0.*{advice}"):
         run_operator(_op(integration_id=integration))
 
 
 def test_already_running_fail(cdi):
     integration = cdi.add_cdi_integration()
     cdi.add_cdi_run(integration, status="running", seconds=5)
-    with pytest.raises(AirflowException, match="already running"):
+    with pytest.raises(BrazeCDISyncError, match="already running"):
         run_operator(_op(integration_id=integration, if_running="fail"))
     assert _posts(cdi) == [429]
 
@@ -138,9 +139,9 @@ def test_integration_name_is_resolved_across_pages(cdi):
 def test_integration_name_with_no_or_several_matches_fails(cdi):
     cdi.add_cdi_integration(name="twin")
     cdi.add_cdi_integration(name="twin")
-    with pytest.raises(AirflowException, match="2 integrations named 'twin'"):
+    with pytest.raises(BrazeCDISyncError, match="2 integrations named 'twin'"):
         run_operator(_op(integration_name="twin"))
-    with pytest.raises(AirflowException, match="no integration named 'missing'"):
+    with pytest.raises(BrazeCDISyncError, match="no integration named 'missing'"):
         run_operator(_op(integration_name="missing"))
     assert _posts(cdi) == []
 
@@ -203,7 +204,7 @@ def test_the_trigger_times_out_with_an_event(cdi):
     )
     event = asyncio.run(asyncio.wait_for(trigger.run().__anext__(), timeout=10))
     assert event.payload["status"] == "timeout"
-    with pytest.raises(AirflowException, match="timeout"):
+    with pytest.raises(BrazeCDISyncError, match="timeout"):
         _op(integration_id=integration).execute_complete({}, event.payload, integration_id=integration)
 
 
@@ -281,7 +282,7 @@ def test_attach_and_wait_reports_triggered_false(cdi):
 
 def test_an_unknown_job_status_fails_naming_it(cdi):
     integration = cdi.add_cdi_integration(runs=[RunScript("paused_by_braze", 0.1)])
-    with pytest.raises(AirflowException, match="job_status 'paused_by_braze'"):
+    with pytest.raises(BrazeCDISyncError, match="job_status 'paused_by_braze'"):
         run_operator(_op(integration_id=integration, timeout=10))
 
 
@@ -300,7 +301,7 @@ def test_wait_then_trigger_does_not_spin_past_its_deadline_when_no_run_shows(cdi
     integration = cdi.add_cdi_integration()
     cdi.cdi.integrations[integration].busy_until = cdi.cdi.now() + timedelta(seconds=30)
     started = time.monotonic()
-    with pytest.raises(AirflowException, match="Timed out"):
+    with pytest.raises(BrazeCDISyncError, match="Timed out"):
         run_operator(_op(integration_id=integration, poll_interval=0.2, timeout=1.0))
     assert time.monotonic() - started < 3
     assert 1 <= len([s for s in _posts(cdi) if s == 429]) <= 7

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from airflow.providers.common.compat.sdk import TaskDeferred
 
+from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
 from airflow_provider_braze.sensors import BrazeScheduledBroadcastSensor
 from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
 
@@ -165,25 +166,23 @@ def _naive(moment: datetime) -> str:
 
 
 def test_a_broadcast_cancelled_before_its_time_fails_instead_of_reporting_sent(sandbox):
-    from airflow.providers.common.compat.sdk import AirflowException
 
     sandbox.add_broadcast(broadcast_id="b1", name="Flash sale", next_send_time=_soon(3600))
     sensor = BrazeScheduledBroadcastSensor(task_id="s", broadcast_id="b1", condition="sent")
     assert sensor.poke({}) is False
     sandbox.state.cancel_broadcast("b1")
-    with pytest.raises(AirflowException, match="left the list before its time"):
+    with pytest.raises(BrazeBroadcastWaitError, match="left the list before its time"):
         sensor.poke({})
 
 
 def test_sent_follows_the_first_matched_broadcast_by_id(sandbox):
-    from airflow.providers.common.compat.sdk import AirflowException
 
     sandbox.add_broadcast(broadcast_id="a", name="Promo", next_send_time=_soon(1800), tags=["promo"])
     sandbox.add_broadcast(broadcast_id="b", name="Promo", next_send_time=_soon(3600), tags=["promo"])
     sensor = BrazeScheduledBroadcastSensor(task_id="s", broadcast_name="Promo", condition="sent")
     assert sensor.poke({}) is False
     sandbox.state.cancel_broadcast("a")
-    with pytest.raises(AirflowException, match=r"a \(Promo\) left the list before its time"):
+    with pytest.raises(BrazeBroadcastWaitError, match=r"a \(Promo\) left the list before its time"):
         sensor.poke({})
 
 
@@ -277,9 +276,8 @@ def test_the_deferred_wait_fails_when_the_broadcast_is_cancelled(sandbox):
     event = asyncio.run(asyncio.wait_for(deferred.value.trigger.run().__anext__(), timeout=10))
     assert event.payload["status"] == "failed"
     assert "left the list before its time" in event.payload["message"]
-    from airflow.providers.common.compat.sdk import AirflowException
 
-    with pytest.raises(AirflowException, match="left the list before its time"):
+    with pytest.raises(BrazeBroadcastWaitError, match="left the list before its time"):
         sensor.execute_complete({}, event.payload)
 
 

@@ -9,7 +9,6 @@ def test_defaults_match_braze_limits():
     settings = BrazeClientSettings.from_extras({})
     assert settings.requests_per_hour == 250_000
     assert settings.broadcast_requests_per_minute == 250
-    assert settings.send_ids_per_day == 100
     assert settings.retry_unknown_outcome is False
 
 
