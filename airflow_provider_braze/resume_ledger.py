@@ -323,6 +323,7 @@ class ResumeLedger:
             self._lock.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
+        log.info("Resume record '%s': %d write(s), %d ownership check(s)", self.key, self.writes, self.owner_checks + 1)
         if self._error is not None and not self.superseded:
             raise BrazeResumeStoreError(
                 f"The resume record '{self.key}' could not be written ({type(self._error).__name__}); the last "

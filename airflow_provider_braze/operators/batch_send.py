@@ -256,7 +256,11 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         if not self.flag_arg(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes"):
             return None
         plan, since = self._reconcile
-        summary = reconcile_unknown_batches(self.hook, plan, outcome.unknown_outcome_batches, since=since)
+        try:
+            summary = reconcile_unknown_batches(self.hook, plan, outcome.unknown_outcome_batches, since=since)
+        except Exception as error:  # an aid: it must never hide the send's own outcome
+            self.log.warning("Braze: could not reconcile the unknown-outcome batches: %s", type(error).__name__)
+            return None
         self.log.info(
             "Braze %s: unknown-outcome batches in the user export: %d received, %d partly received, "
             "%d no trace, %d not checkable (%d export request(s))",
