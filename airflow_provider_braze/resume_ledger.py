@@ -6,18 +6,19 @@ record *before* its request may leave the process (a write-ahead entry: the send
 the write), and leaves it once its answer is recorded. A worker killed mid-send therefore loses
 nothing and over-reports nothing: on the next try, exactly the batches that were in flight are
 treated as unknown outcomes ("may have been sent") — at most the in-flight window, never a
-look-ahead. Writes are group-committed by one writer thread (many dispatches share one write) and
-acceptances are flushed on a timer, so the documented interval holds during stalls too.
+look-ahead. Writes are group-committed by one writer thread (dispatches within ``group_commit_wait``
+of each other share one write) and acceptances are flushed on a timer, so the documented interval
+holds during stalls too.
 
 Each record has one owner: the try that opened it last. A try re-reads the record before writing it
-(an ownership check) at its first write, its final write (also when it stops early), at least every
+(an ownership check) when it opens it, before its final write (also when it stops early), at least every
 ``owner_check_every`` writes, and before any write ``owner_check_interval`` seconds after its last
 check; in between, a group commit is one store round trip (a write, no read). A try that finds a
 newer owner (a zombie still sending while its retry started) stops sending and writes nothing more.
 
 The bound: an older try stops at its first ownership check after the newer try's latest write —
 within ``owner_check_every - 1`` further writes (each lets through at most its in-flight limit of
-batches) and ``owner_check_interval`` seconds; by default at most 9 group commits and 1 s. There is
+batches) and ``owner_check_interval`` seconds; by default at most 24 group commits and 1 s. There is
 no compare-and-swap, so one of those unchecked writes may overwrite the newer try's claim. A try
 that resumed an earlier record (or ever found a write it did not make) therefore re-reads before
 every write, merges what the older try recorded (nothing it may have sent is lost) and writes its
@@ -52,9 +53,11 @@ STATE_VERSION = 2
 KEY_PREFIX = "braze_resume."
 DEFAULT_RETENTION_DAYS = 30.0
 #: An ownership check (a store read) at least every this many writes ...
-DEFAULT_OWNER_CHECK_EVERY = 10
+DEFAULT_OWNER_CHECK_EVERY = 25
 #: ... and before any write this many seconds after the last check.
 DEFAULT_OWNER_CHECK_INTERVAL = 1.0
+#: Seconds a write-ahead entry waits for others to share its write (fewer store round trips).
+DEFAULT_GROUP_COMMIT_WAIT = 0.015
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +212,8 @@ class ResumeLedger:
     :param retention_days: how long the record is kept (after that, a clear sends everything again).
     :param owner_check_every: re-read the record (ownership check) at least every this many writes.
     :param owner_check_interval: and before any write this many seconds after the last check.
+    :param group_commit_wait: seconds the first write-ahead entry of a write waits for more dispatches
+        to share it (each adds at most this to its request's start; fewer store round trips).
     """
 
     def __init__(
@@ -222,6 +227,7 @@ class ResumeLedger:
         retention_days: float = DEFAULT_RETENTION_DAYS,
         owner_check_every: int = DEFAULT_OWNER_CHECK_EVERY,
         owner_check_interval: float = DEFAULT_OWNER_CHECK_INTERVAL,
+        group_commit_wait: float = DEFAULT_GROUP_COMMIT_WAIT,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if owner_check_every < 1:
@@ -249,6 +255,8 @@ class ResumeLedger:
         self._written = 0  # the version the store holds
         self._dirty_since: float | None = None
         self._reserved_pending = False
+        self._reserved_since = 0.0
+        self.group_commit_wait = group_commit_wait
         self._writer: threading.Thread | None = None
         self._closing = False
         self._last_stamp: Any = None
@@ -358,6 +366,8 @@ class ResumeLedger:
             self.in_flight.add(number)
             self._version += 1
             wanted = self._version
+            if not self._reserved_pending:
+                self._reserved_since = time.monotonic()
             self._reserved_pending = True
             self._lock.notify_all()
             while self._written < wanted:
@@ -442,6 +452,9 @@ class ResumeLedger:
                     if self._check_every_write:
                         timeout = min(timeout, max(0.0, self.owner_check_interval - since_check))
                     self._lock.wait(timeout)
+                gather_until = self._reserved_since + self.group_commit_wait
+                while self._reserved_pending and not self._closing and time.monotonic() < gather_until:
+                    self._lock.wait(gather_until - time.monotonic())  # let more dispatches share the write
                 version = self._version
                 record = self._record()
                 self._reserved_pending = False
@@ -485,7 +498,6 @@ class ResumeLedger:
         due = (
             self._check_every_write
             or self._closing
-            or self.writes <= 1  # the first write after open
             or self._writes_since_check + 1 >= self.owner_check_every
             or now - self._checked_at >= self.owner_check_interval
         )

@@ -101,9 +101,13 @@ def reconcile_unknown_batches(
     wanted = set(batch_numbers)
     classes: dict[str, list[int]] = {name: [] for name in CLASSES}
     targets: dict[int, tuple[tuple[str, str], list[str]]] = {}
+    left = set(wanted)
     for request in plan.requests():
-        if request.number not in wanted:
+        if not left:
+            break  # the rest of the spool holds none of them
+        if request.number not in left:
             continue
+        left.discard(request.number)
         kind = _CHECKABLE.get(plan.endpoint.path)
         target_id = request.body.get(f"{kind}_id") if kind else None
         ids = _external_ids(request.body)

@@ -137,18 +137,34 @@ def test_a_group_commit_between_ownership_checks_is_one_round_trip(tmp_path):
     ledger.close()
     writes = store.saves - 1  # after the one at open
     assert writes >= 20
-    # open + the first write + every 5th write + the final write; the old ledger read before every write
+    # open + every 5th write + the final write; the old ledger read before every write
     assert store.loads - 1 <= 2 + writes // 5 + 1
     assert store.loads - 1 == ledger.owner_checks
     assert store.load("k")["accepted"] == [[1, 21]]
     assert store.load("k")["in_flight"] == []
 
 
+def test_dispatches_within_the_group_commit_wait_share_one_write(tmp_path):
+    store = CountingStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=60, group_commit_wait=0.3)
+    ledger.open(10)
+    saves_at_open = store.saves
+    threads = [threading.Thread(target=ledger.reserve, args=(n,)) for n in range(1, 6)]
+    for thread in threads:  # five dispatches 20 ms apart, all within the 0.3 s wait
+        thread.start()
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join(5)
+    assert store.saves - saves_at_open == 1  # one write lists all five before any may be sent
+    assert store.load("k")["in_flight"] == [1, 2, 3, 4, 5]
+    ledger.close()
+
+
 def test_an_older_try_stops_within_the_documented_number_of_writes(tmp_path):
     store = PathResumeStore(str(tmp_path))
     zombie = ResumeLedger(store, "k", "fp", owner=1, flush_interval=0, owner_check_every=4, owner_check_interval=3600)
     zombie.open(100)
-    zombie.reserve(1)  # the first write is always checked
+    zombie.reserve(1)
     retry = ResumeLedger(store, "k", "fp", owner=2, flush_interval=0)
     retry.open(100)
     sent_after_claim: list[int] = []
