@@ -205,3 +205,16 @@ def test_a_key_without_the_export_permission_reports_it_and_changes_nothing(sand
     assert summary["not_checkable_batches"] == [1, 2]
     assert "403" in summary["error"] or "Access" in summary["error"]
     assert json.dumps(summary)  # JSON-serialisable for XCom
+
+
+def test_a_bad_reconcile_flag_is_refused_before_sending(sandbox, tmp_path):
+    op = BrazeTriggerCampaignOperator(
+        task_id="send",
+        campaign_id="c",
+        recipients=["u1"],
+        resume_store=str(tmp_path),
+        reconcile_unknown_outcomes="maybe",
+    )
+    with pytest.raises(ValueError, match="reconcile_unknown_outcomes"):
+        run_operator(op, _context(tmp_path, {}))
+    assert sandbox.requests == []

@@ -192,8 +192,10 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             self.hook.rate_share = 1.0 / shards
         writer = self.outcome_writer(context, plan)
         started = time.time()
+        reconcile = self.flag_arg(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes")  # checked up front
         ledger = self.resume_ledger(context, plan, concurrency)
-        self._reconcile = (plan, min(started, ledger.created) if ledger and ledger.created else started)
+        since = min(started, ledger.created) if ledger and ledger.created else started  # the first try's start
+        self._reconcile = (plan, since) if reconcile else None
         return {
             "concurrency": concurrency,
             "on_unknown_outcome": self.on_unknown_outcome,
@@ -252,8 +254,6 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
             return self._reconciliation
         stopping = self._stop is not None and self._stop.is_set()  # on_kill: make no further request
         if not outcome.unknown_outcome_batches or self._reconcile is None or stopping:
-            return None
-        if not self.flag_arg(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes"):
             return None
         plan, since = self._reconcile
         try:
