@@ -19,6 +19,7 @@ It is an aid, never a decision: nothing is sent again and the task's outcome doe
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ CLASSES = (RECEIVED, PARTLY_RECEIVED, NO_TRACE, NOT_CHECKABLE)
 CLOCK_TOLERANCE_SECONDS = 60.0
 #: At most this many export requests (of 50 users each) per reconciliation; batches beyond are not checked.
 MAX_EXPORT_REQUESTS = 40
+#: Seconds the look-ups may take in all (Braze unreachable: the task fails with its own error soon).
+TIME_BUDGET_SECONDS = 60.0
 #: At most this many batch numbers are listed per class (counts are complete).
 MAX_LISTED = 100
 EXPORT_FIELDS = ("external_id", "campaigns_received", "canvases_received")
@@ -88,7 +91,12 @@ def _received(user: dict[str, Any]) -> dict[tuple[str, str], float]:
 
 
 def reconcile_unknown_batches(
-    hook: BrazeHook, plan: SendPlan, batch_numbers: Iterable[int], *, since: float
+    hook: BrazeHook,
+    plan: SendPlan,
+    batch_numbers: Iterable[int],
+    *,
+    since: float,
+    time_budget: float = TIME_BUDGET_SECONDS,
 ) -> dict[str, Any]:
     """Classify the unknown batches of a send by what the user export shows (see the module docstring).
 
@@ -96,6 +104,7 @@ def reconcile_unknown_batches(
     :param plan: the send's plan (the batches' recipients and campaign or Canvas are read from it).
     :param batch_numbers: the batches whose outcome is unknown.
     :param since: epoch seconds the send started (the first try's start, when resumed).
+    :param time_budget: seconds all look-ups may take (retries included); then the rest is not checked.
     :return: a JSON-serialisable summary (batch numbers and counts, never recipient data).
     """
     wanted = set(batch_numbers)
@@ -122,15 +131,27 @@ def reconcile_unknown_batches(
         error = f"more than {MAX_EXPORT_REQUESTS * ep.USERS_EXPORT_MAX_IDS} recipients to look up: not checked"
         chunks = []
     receipts: dict[str, dict[tuple[str, str], float]] = {}
-    for chunk in chunks:
-        try:
-            answer = hook.export_users_by_ids(external_ids=chunk, fields_to_export=list(EXPORT_FIELDS))
-        except BrazeError as exc:  # e.g. the key lacks users.export.ids: say so, change nothing
-            error = f"{ep.USERS_EXPORT_IDS.path} failed: {type(exc).__name__}: {exc}"
-            break
-        for user in answer.get("users") or []:
-            if isinstance(user, dict) and isinstance(user.get("external_id"), str):
-                receipts[user["external_id"]] = _received(user)
+    out_of_time = threading.Event()
+    timer = threading.Timer(time_budget, out_of_time.set)
+    timer.daemon = True
+    timer.start()
+    try:
+        for chunk in chunks:
+            if out_of_time.is_set():
+                error = f"the look-ups took longer than {time_budget:.0f} s: not finished"
+                break
+            try:
+                answer = hook.export_users_by_ids(
+                    external_ids=chunk, fields_to_export=list(EXPORT_FIELDS), cancel=out_of_time
+                )
+            except BrazeError as exc:  # e.g. the key lacks users.export.ids: say so, change nothing
+                error = f"{ep.USERS_EXPORT_IDS.path} failed: {type(exc).__name__}: {exc}"
+                break
+            for user in answer.get("users") or []:
+                if isinstance(user, dict) and isinstance(user.get("external_id"), str):
+                    receipts[user["external_id"]] = _received(user)
+    finally:
+        timer.cancel()
     cutoff = since - CLOCK_TOLERANCE_SECONDS
     recipients_with_trace = 0
     for number, (target, ids) in sorted(targets.items()):

@@ -218,3 +218,34 @@ def test_a_bad_reconcile_flag_is_refused_before_sending(sandbox, tmp_path):
     with pytest.raises(ValueError, match="reconcile_unknown_outcomes"):
         run_operator(op, _context(tmp_path, {}))
     assert sandbox.requests == []
+
+
+def test_the_look_ups_stop_at_their_time_budget(sandbox):
+    import time
+
+    from airflow_provider_braze.hooks.braze import BrazeHook
+    from airflow_provider_braze.send_plan import list_source, plan_trigger
+    from airflow_provider_braze.unknown_outcome_reconciliation import reconcile_unknown_batches
+
+    plan = plan_trigger(
+        endpoint=ep.TRIGGER_CAMPAIGN,
+        id_field="campaign_id",
+        id_value="c",
+        properties_field="trigger_properties",
+        properties=None,
+        source=list_source([f"u{i}" for i in range(200)]),
+        broadcast=None,
+        audience=None,
+    )
+    sandbox.inject(*[Fault(status=503) for _ in range(20)])  # Braze unavailable: every attempt is retried
+    hook = BrazeHook(settings={"backoff_base": 3, "backoff_max": 3, "max_retries": 5})  # 15 s of retries
+    started = time.monotonic()
+    try:
+        summary = reconcile_unknown_batches(hook, plan, [1, 2, 3, 4], since=time.time(), time_budget=0.5)
+    finally:
+        plan.close()
+        hook.close()
+    assert time.monotonic() - started < 3
+    assert summary["not_checkable_batches"] == [1, 2, 3, 4]
+    assert "503" in summary["error"] or "Unavailable" in summary["error"]
+    assert len(_exports(sandbox)) == 1  # one attempt, then the budget stopped the retries

@@ -797,7 +797,11 @@ class BrazeHook(HttpHook):
     # -- user export ------------------------------------------------------------------------
 
     def export_users_by_ids(
-        self, *, external_ids: Sequence[str], fields_to_export: Sequence[str] | None = None
+        self,
+        *,
+        external_ids: Sequence[str],
+        fields_to_export: Sequence[str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> BrazeResponse:
         """``POST /users/export/ids``: the profiles of up to 50 users by ``external_id`` (read-only).
 
@@ -807,6 +811,7 @@ class BrazeHook(HttpHook):
         :param external_ids: 1 to 50 non-empty external ids.
         :param fields_to_export: the fields to export (see ``endpoints.USERS_EXPORT_FIELDS``); Braze
             exports every field without it, which is slow: name the ones you need.
+        :param cancel: once set, no further attempt is made (see :meth:`request`).
         :raises BrazeValidationError: for a bad argument, before any request.
         """
         from airflow_provider_braze.exceptions import BrazeValidationError
@@ -829,7 +834,7 @@ class BrazeHook(HttpHook):
                 )
             body["fields_to_export"] = fields
         endpoint = ep.USERS_EXPORT_IDS
-        return self.request(endpoint.method, endpoint.path, json=body, retry_unknown_outcome=True)
+        return self.request(endpoint.method, endpoint.path, json=body, retry_unknown_outcome=True, cancel=cancel)
 
     # -- connection test --------------------------------------------------------------------
 
