@@ -6,12 +6,25 @@ record *before* its request may leave the process (a write-ahead entry: the send
 the write), and leaves it once its answer is recorded. A worker killed mid-send therefore loses
 nothing and over-reports nothing: on the next try, exactly the batches that were in flight are
 treated as unknown outcomes ("may have been sent") — at most the in-flight window, never a
-look-ahead. Writes are group-committed by one writer thread (many dispatches share one write) and
-acceptances are flushed on a timer, so the documented interval holds during stalls too.
+look-ahead. Writes are group-committed by one writer thread (dispatches within ``group_commit_wait``
+of each other share one write) and acceptances are flushed on a timer, so the documented interval
+holds during stalls too.
 
-Each record has one owner: the try that opened it last. Every write first re-reads the record; a try
-that finds a newer owner (a zombie still sending while its retry started) stops sending and writes
-nothing more.
+Each record has one owner: the try that opened it last. A try re-reads the record before writing it
+(an ownership check) when it opens it, before its final write (also when it stops early), at least every
+``owner_check_every`` writes, and before any write ``owner_check_interval`` seconds after its last
+check; in between, a group commit is one store round trip (a write, no read). A try that finds a
+newer owner (a zombie still sending while its retry started) stops sending and writes nothing more.
+
+The bound: an older try stops at its first ownership check after the newer try's latest write —
+within ``owner_check_every - 1`` further writes (each lets through at most its in-flight limit of
+batches) and ``owner_check_interval`` seconds; by default at most 24 group commits and 1 s. There is
+no compare-and-swap, so one of those unchecked writes may overwrite the newer try's claim. A try
+that resumed an earlier record (or ever found a write it did not make) therefore re-reads before
+every write, merges what the older try recorded (nothing it may have sent is lost) and writes its
+claim back at its next group commit — or, when idle, within ``owner_check_interval`` seconds.
+``owner_check_every=1`` is the strict behaviour: a read before every write, so the older try sends
+nothing once it could have seen the claim.
 
 A fingerprint of the planned requests (endpoint, shared fields, every recipient in order) is kept:
 if the source no longer yields the same batches in the same order, the retry refuses to guess.
@@ -39,6 +52,12 @@ from airflow_provider_braze.exceptions import BrazeError
 STATE_VERSION = 2
 KEY_PREFIX = "braze_resume."
 DEFAULT_RETENTION_DAYS = 30.0
+#: An ownership check (a store read) at least every this many writes ...
+DEFAULT_OWNER_CHECK_EVERY = 25
+#: ... and before any write this many seconds after the last check.
+DEFAULT_OWNER_CHECK_INTERVAL = 1.0
+#: Seconds a write-ahead entry waits for others to share its write (fewer store round trips).
+DEFAULT_GROUP_COMMIT_WAIT = 0.015
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +210,10 @@ class ResumeLedger:
     :param owner: the try number of this try (the newest try owns the record).
     :param flush_interval: longest delay before a settled batch is written.
     :param retention_days: how long the record is kept (after that, a clear sends everything again).
+    :param owner_check_every: re-read the record (ownership check) at least every this many writes.
+    :param owner_check_interval: and before any write this many seconds after the last check.
+    :param group_commit_wait: seconds the first write-ahead entry of a write waits for more dispatches
+        to share it (each adds at most this to its request's start; fewer store round trips).
     """
 
     def __init__(
@@ -202,8 +225,13 @@ class ResumeLedger:
         owner: int = 1,
         flush_interval: float = 0.5,
         retention_days: float = DEFAULT_RETENTION_DAYS,
+        owner_check_every: int = DEFAULT_OWNER_CHECK_EVERY,
+        owner_check_interval: float = DEFAULT_OWNER_CHECK_INTERVAL,
+        group_commit_wait: float = DEFAULT_GROUP_COMMIT_WAIT,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if owner_check_every < 1:
+            raise ValueError("owner_check_every must be at least 1")
         self.store = store
         self.key = key
         self.fingerprint = fingerprint
@@ -227,9 +255,17 @@ class ResumeLedger:
         self._written = 0  # the version the store holds
         self._dirty_since: float | None = None
         self._reserved_pending = False
+        self._reserved_since = 0.0
+        self.group_commit_wait = group_commit_wait
         self._writer: threading.Thread | None = None
         self._closing = False
         self._last_stamp: Any = None
+        self.owner_check_every = owner_check_every
+        self.owner_check_interval = owner_check_interval
+        self.owner_checks = 0  # store reads made by the writer (tests, the benchmark)
+        self._writes_since_check = 0
+        self._checked_at = float("-inf")  # monotonic time of the last ownership check
+        self._check_every_write = False  # resumed a record, or saw a write this try did not make
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -270,12 +306,14 @@ class ResumeLedger:
             self.schedule_ids = {int(n): str(v) for n, v in (record.get("schedule_ids") or {}).items()}
             self.tries = int(record.get("tries", 0))
             self.created = float(record.get("created", now))
+            self._check_every_write = True  # an earlier try may still be writing: merge, never overwrite
         self.failed = set()  # certainly not sent: this try sends them
         self.tries += 1
         self.created = self.created or now
         record = self._record()
         self.store.save(self.key, record)
         self._last_stamp = record["updated"]
+        self._checked_at = time.monotonic()
         self.writes += 1
         self._writer = threading.Thread(target=self._write_loop, name="braze-resume-writer", daemon=True)
         self._writer.start()
@@ -293,6 +331,7 @@ class ResumeLedger:
             self._lock.notify_all()
         if self._writer is not None:
             self._writer.join(timeout)
+        log.info("Resume record '%s': %d write(s), %d ownership check(s)", self.key, self.writes, self.owner_checks + 1)
         if self._error is not None and not self.superseded:
             raise BrazeResumeStoreError(
                 f"The resume record '{self.key}' could not be written ({type(self._error).__name__}); the last "
@@ -327,6 +366,8 @@ class ResumeLedger:
             self.in_flight.add(number)
             self._version += 1
             wanted = self._version
+            if not self._reserved_pending:
+                self._reserved_since = time.monotonic()
             self._reserved_pending = True
             self._lock.notify_all()
             while self._written < wanted:
@@ -385,6 +426,7 @@ class ResumeLedger:
     def _write_loop(self) -> None:
         while True:
             with self._lock:
+                poll = False  # an idle ownership check (a try that checks before every write)
                 while True:
                     if self._error is not None or self.superseded:
                         return
@@ -400,20 +442,32 @@ class ResumeLedger:
                         break
                     if self._closing:
                         return
-                    timeout = None
+                    since_check = time.monotonic() - self._checked_at
+                    if self._check_every_write and since_check >= self.owner_check_interval:
+                        poll = True  # an older try may have overwritten the claim: look, restore it
+                        break
+                    timeout = 1.0
                     if self._dirty_since is not None:
                         timeout = max(0.0, self.flush_interval - (time.monotonic() - self._dirty_since))
-                    self._lock.wait(timeout if timeout is not None else 1.0)
+                    if self._check_every_write:
+                        timeout = min(timeout, max(0.0, self.owner_check_interval - since_check))
+                    self._lock.wait(timeout)
+                gather_until = self._reserved_since + self.group_commit_wait
+                while self._reserved_pending and not self._closing and time.monotonic() < gather_until:
+                    self._lock.wait(gather_until - time.monotonic())  # let more dispatches share the write
                 version = self._version
                 record = self._record()
                 self._reserved_pending = False
                 self._dirty_since = None
             try:
-                current = self.store.load(self.key)
+                current = self.store.load(self.key) if self._owner_check_due() else None
                 if current is not None and current.get("updated") != self._last_stamp:
+                    self._check_every_write = True  # someone else writes this record: check every time
                     self._merge_foreign(current)  # an older try wrote since: keep what it may have sent
                     with self._lock:
                         record = self._record()
+                elif poll and self._written >= version:
+                    continue  # nothing changed, nobody else wrote: no write
                 if current is not None and int(current.get("owner", 0)) > self.owner:
                     with self._lock:
                         self.superseded = True
@@ -437,6 +491,23 @@ class ResumeLedger:
                 self._last_stamp = record["updated"]
                 self._written = max(self._written, version)
                 self._lock.notify_all()
+
+    def _owner_check_due(self) -> bool:
+        """Whether this write re-reads the record first (see the module docstring for the bound)."""
+        now = time.monotonic()
+        due = (
+            self._check_every_write
+            or self._closing
+            or self._writes_since_check + 1 >= self.owner_check_every
+            or now - self._checked_at >= self.owner_check_interval
+        )
+        if due:
+            self.owner_checks += 1
+            self._writes_since_check = 0
+            self._checked_at = now
+        else:
+            self._writes_since_check += 1
+        return due
 
     def _merge_foreign(self, current: dict[str, Any]) -> None:
         """Fold in a record written by an older try after this one claimed it (no store has CAS)."""

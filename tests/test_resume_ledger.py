@@ -95,7 +95,7 @@ def test_a_different_fingerprint_is_refused(tmp_path):
 
 def test_an_older_try_finding_a_newer_owner_stops_sending(tmp_path):
     store = PathResumeStore(str(tmp_path))
-    zombie = ResumeLedger(store, "k", "fp", owner=1, flush_interval=0)
+    zombie = ResumeLedger(store, "k", "fp", owner=1, flush_interval=0, owner_check_every=1)  # strict
     zombie.open(10)
     zombie.reserve(1)
     retry = ResumeLedger(store, "k", "fp", owner=2, flush_interval=0)
@@ -107,6 +107,114 @@ def test_an_older_try_finding_a_newer_owner_stops_sending(tmp_path):
     assert store.load("k")["owner"] == 2
     with pytest.raises(BrazeResumeSupersededError, match="older"):
         ResumeLedger(store, "k", "fp", owner=1).open(10)
+    retry.close()
+
+
+class CountingStore(PathResumeStore):
+    """A path store counting its round trips (the cost the owner-check cadence saves)."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__(base)
+        self.loads = 0
+        self.saves = 0
+
+    def load(self, key):
+        self.loads += 1
+        return super().load(key)
+
+    def save(self, key, record):
+        self.saves += 1
+        super().save(key, record)
+
+
+def test_a_group_commit_between_ownership_checks_is_one_round_trip(tmp_path):
+    store = CountingStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=0, owner_check_every=5, owner_check_interval=3600)
+    ledger.open(100)
+    for number in range(1, 21):  # 20 sequential reservations: 20 group commits
+        ledger.reserve(number)
+        ledger.accept(number)
+    ledger.close()
+    writes = store.saves - 1  # after the one at open
+    assert writes >= 20
+    # open + every 5th write + the final write; the old ledger read before every write
+    assert store.loads - 1 <= 2 + writes // 5 + 1
+    assert store.loads - 1 == ledger.owner_checks
+    assert store.load("k")["accepted"] == [[1, 21]]
+    assert store.load("k")["in_flight"] == []
+
+
+def test_dispatches_within_the_group_commit_wait_share_one_write(tmp_path):
+    store = CountingStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", "fp", flush_interval=60, group_commit_wait=0.3)
+    ledger.open(10)
+    saves_at_open = store.saves
+    threads = [threading.Thread(target=ledger.reserve, args=(n,)) for n in range(1, 6)]
+    for thread in threads:  # five dispatches 20 ms apart, all within the 0.3 s wait
+        thread.start()
+        time.sleep(0.02)
+    for thread in threads:
+        thread.join(5)
+    assert store.saves - saves_at_open == 1  # one write lists all five before any may be sent
+    assert store.load("k")["in_flight"] == [1, 2, 3, 4, 5]
+    ledger.close()
+
+
+def test_an_older_try_stops_within_the_documented_number_of_writes(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    zombie = ResumeLedger(store, "k", "fp", owner=1, flush_interval=0, owner_check_every=4, owner_check_interval=3600)
+    zombie.open(100)
+    zombie.reserve(1)
+    retry = ResumeLedger(store, "k", "fp", owner=2, flush_interval=0)
+    retry.open(100)
+    sent_after_claim: list[int] = []
+
+    def both_send() -> None:  # the retry writes (and re-claims) at each of its commits
+        for number in range(2, 50):
+            zombie.reserve(number)
+            sent_after_claim.append(number)
+            retry.reserve(48 + number)
+
+    with pytest.raises(BrazeResumeSupersededError):
+        both_send()
+    assert len(sent_after_claim) <= 4 - 1  # owner_check_every - 1 writes, one batch each here
+    zombie.close()
+    retry.close()
+    record = store.load("k")
+    assert record["owner"] == 2
+    # what the zombie listed as in flight after the claim is merged into the retry's record, not lost
+    assert set(sent_after_claim) <= set(record["unknown"]) | set(record["in_flight"])
+
+
+def test_an_older_try_stops_once_the_check_interval_passed(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    zombie = ResumeLedger(store, "k", "fp", flush_interval=0, owner_check_every=1000, owner_check_interval=0.2)
+    zombie.open(10)
+    zombie.reserve(1)
+    ResumeLedger(store, "k", "fp", owner=2, flush_interval=0).open(10)
+    time.sleep(0.25)
+    with pytest.raises(BrazeResumeSupersededError):
+        zombie.reserve(2)
+    zombie.close()
+
+
+def test_a_newer_try_restores_a_claim_an_older_try_overwrote_while_idle(tmp_path):
+    store = PathResumeStore(str(tmp_path))
+    zombie = ResumeLedger(store, "k", "fp", flush_interval=0, owner_check_every=1000, owner_check_interval=3600)
+    zombie.open(10)
+    zombie.reserve(1)
+    retry = ResumeLedger(store, "k", "fp", owner=2, flush_interval=0, owner_check_interval=0.1)
+    retry.open(10)
+    zombie.reserve(2)  # unchecked: overwrites the claim (no compare-and-swap)
+    assert store.load("k")["owner"] == 1
+    deadline = time.monotonic() + 2
+    while store.load("k")["owner"] != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # the idle retry looks again within its owner_check_interval
+    record = store.load("k")
+    assert record["owner"] == 2
+    assert 2 in record["unknown"]  # the zombie's batch is kept as "may have been sent"
+    zombie.close()  # its final write is checked: it finds the claim and writes nothing
+    assert store.load("k")["owner"] == 2
     retry.close()
 
 

@@ -794,6 +794,48 @@ class BrazeHook(HttpHook):
         """``GET /canvas/details``: name, state, variants, steps."""
         return self._get(ep.CANVAS_DETAILS, {"canvas_id": canvas_id})
 
+    # -- user export ------------------------------------------------------------------------
+
+    def export_users_by_ids(
+        self,
+        *,
+        external_ids: Sequence[str],
+        fields_to_export: Sequence[str] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> BrazeResponse:
+        """``POST /users/export/ids``: the profiles of up to 50 users by ``external_id`` (read-only).
+
+        The answer holds ``users`` (one object per known user, only the fields asked for) and
+        ``invalid_user_ids`` (the ids Braze does not know). A timeout is retried (nothing is sent).
+
+        :param external_ids: 1 to 50 non-empty external ids.
+        :param fields_to_export: the fields to export (see ``endpoints.USERS_EXPORT_FIELDS``); Braze
+            exports every field without it, which is slow: name the ones you need.
+        :param cancel: once set, no further attempt is made (see :meth:`request`).
+        :raises BrazeValidationError: for a bad argument, before any request.
+        """
+        from airflow_provider_braze.exceptions import BrazeValidationError
+
+        ids = [external_ids] if isinstance(external_ids, str) else list(external_ids)
+        if not 1 <= len(ids) <= ep.USERS_EXPORT_MAX_IDS:
+            raise BrazeValidationError("external_ids", f"must list 1 to {ep.USERS_EXPORT_MAX_IDS} ids (got {len(ids)})")
+        for index, value in enumerate(ids):
+            if not isinstance(value, str) or not value.strip():
+                raise BrazeValidationError(f"external_ids[{index}]", "must be a non-empty string")
+        body: JSONDict = {"external_ids": ids}
+        if fields_to_export is not None:
+            fields = [fields_to_export] if isinstance(fields_to_export, str) else list(fields_to_export)
+            unknown = [f for f in fields if f not in ep.USERS_EXPORT_FIELDS]
+            if not fields or unknown:
+                raise BrazeValidationError(
+                    "fields_to_export",
+                    f"must list fields of {', '.join(ep.USERS_EXPORT_FIELDS)}"
+                    + (f" (unknown: {', '.join(map(str, unknown))})" if unknown else " (got none)"),
+                )
+            body["fields_to_export"] = fields
+        endpoint = ep.USERS_EXPORT_IDS
+        return self.request(endpoint.method, endpoint.path, json=body, retry_unknown_outcome=True, cancel=cancel)
+
     # -- connection test --------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:

@@ -4,11 +4,17 @@ listed users (sends, triggers and schedule creates)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.batch_sender import ON_UNKNOWN_OUTCOME
+from airflow_provider_braze.batch_sender import (
+    ON_UNKNOWN_OUTCOME,
+    BrazeSendInterruptedError,
+    BrazeUnknownOutcomeBatchesError,
+    SendOutcome,
+)
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.outcome_writer import OutcomeWriter
 from airflow_provider_braze.recipient_sources import iter_sql_rows
@@ -27,6 +33,7 @@ from airflow_provider_braze.send_plan import (
     list_source,
     rows_source,
 )
+from airflow_provider_braze.unknown_outcome_reconciliation import describe, reconcile_unknown_batches
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -81,6 +88,12 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         the task naming them (they are not sent again; the result XCom and the outcome table list
         them); ``"skip"`` accepts them with a warning; ``"resend"`` sends them again (Braze may then
         deliver twice) — the documented follow-up once you decided they were not delivered.
+    :param reconcile_unknown_outcomes: when a try ends with batches whose outcome is unknown, look their
+        recipients up in Braze's user export (``POST /users/export/ids``; the key needs the
+        ``users.export.ids`` permission) and report per batch whether the campaign or Canvas shows as
+        received since the send started (``unknown_outcome_reconciliation`` in the result XCom and the
+        failure message; counts only in the log). An aid only: nothing is re-sent and the task's
+        outcome does not change. Default True.
     :param resume_retention_days: how long the resume record is kept (default 30 days): within it a
         cleared successful task sends nothing again.
     :param max_concurrency: a fixed number of batches in flight (default: the connection's
@@ -113,9 +126,13 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         outcome_table: str | None = None,
         outcome_conn_id: str | None = None,
         resume_retention_days: float = DEFAULT_RETENTION_DAYS,
+        reconcile_unknown_outcomes: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.reconcile_unknown_outcomes = reconcile_unknown_outcomes
+        self._reconcile: tuple[SendPlan, float] | None = None  # the plan and its start, set when sending
+        self._reconciliation: dict[str, Any] | None = None
         self.resume_retention_days = resume_retention_days
         self._stop: threading.Event | None = None  # made when the send starts (operators are deep-copied)
         self.outcome_table = outcome_table
@@ -174,10 +191,15 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         if shards > 1:  # N shard tasks run side by side: each paces at 1/N of the workspace's limits
             self.hook.rate_share = 1.0 / shards
         writer = self.outcome_writer(context, plan)
+        started = time.time()
+        reconcile = self.flag_arg(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes")  # checked up front
+        ledger = self.resume_ledger(context, plan, concurrency)
+        since = min(started, ledger.created) if ledger and ledger.created else started  # the first try's start
+        self._reconcile = (plan, since) if reconcile else None
         return {
             "concurrency": concurrency,
             "on_unknown_outcome": self.on_unknown_outcome,
-            "ledger": self.resume_ledger(context, plan, concurrency),
+            "ledger": ledger,
             "on_settled": writer_callback(writer) if writer else None,
             "stop": self._stop_event(),
         }
@@ -218,10 +240,52 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         self._outcome_writer = writer
         return writer
 
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """The result, with ``unknown_outcome_reconciliation`` when batches' outcome is unknown."""
+        result = super().make_result(outcome)
+        summary = self.reconcile_unknown(outcome)
+        if summary is not None:
+            result["unknown_outcome_reconciliation"] = summary
+        return result
+
+    def reconcile_unknown(self, outcome: SendOutcome) -> dict[str, Any] | None:
+        """Look the unknown batches up in Braze's user export (once per try; None when not applicable)."""
+        if self._reconciliation is not None:
+            return self._reconciliation
+        stopping = self._stop is not None and self._stop.is_set()  # on_kill: make no further request
+        if not outcome.unknown_outcome_batches or self._reconcile is None or stopping:
+            return None
+        plan, since = self._reconcile
+        try:
+            summary = reconcile_unknown_batches(self.hook, plan, outcome.unknown_outcome_batches, since=since)
+        except Exception as error:  # an aid: it must never hide the send's own outcome
+            self.log.warning("Braze: could not reconcile the unknown-outcome batches: %s", type(error).__name__)
+            return None
+        self.log.info(
+            "Braze %s: unknown-outcome batches in the user export: %d received, %d partly received, "
+            "%d no trace, %d not checkable (%d export request(s))",
+            plan.endpoint.path,
+            summary["received_count"],
+            summary["partly_received_count"],
+            summary["no_trace_count"],
+            summary["not_checkable_count"],
+            summary["export_requests"] or 0,
+        )
+        self._reconciliation = summary
+        return summary
+
     def execute(self, context: Context) -> dict[str, Any]:
         """Send, then write the last buffered outcome rows (also when the send failed)."""
+        self._reconciliation = None
         try:
-            return super().execute(context)
+            result = super().execute(context)
+            if self._reconciliation is not None:  # accepted (on_unknown_outcome="skip"): say what was found
+                self.log.warning("Braze: %s", describe(self._reconciliation))
+            return result
+        except (BrazeUnknownOutcomeBatchesError, BrazeSendInterruptedError) as error:
+            if self._reconciliation is not None and error.args:
+                error.args = (f"{error.args[0]} {describe(self._reconciliation)}", *error.args[1:])
+            raise
         finally:
             writer, self._outcome_writer = self._outcome_writer, None
             if writer is not None:

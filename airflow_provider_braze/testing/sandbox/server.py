@@ -35,6 +35,7 @@ from airflow_provider_braze.testing.sandbox.config import DEFAULT_API_KEY, Fault
 from airflow_provider_braze.testing.sandbox.state import RecordedRequest, SandboxState, StoredSchedule
 from airflow_provider_braze.testing.sandbox.summary import render_summary
 from airflow_provider_braze.testing.sandbox.transactional_api import TransactionalModel
+from airflow_provider_braze.testing.sandbox.users_export_api import UsersExportModel
 from airflow_provider_braze.testing.sandbox.validation import Rejection
 
 GATEWAY_HTML = (
@@ -226,6 +227,7 @@ class BrazeSandbox:
         self.cdi = CDIAPI()
         self.transactional = TransactionalModel(self.state)
         self.analytics = AnalyticsModel(self.state, self.transactional)
+        self.users_export = UsersExportModel(self.state)
         self._faults: list[Fault] = []
         self._scoped: list[list[Any]] = []  # [fault, matching requests seen]
         self._fired: list[tuple[str, float]] = []
@@ -555,6 +557,7 @@ class BrazeSandbox:
             self.api.routes.get((method, path))
             or self.transactional.route(method, path)
             or self.analytics.routes.get((method, path))
+            or self.users_export.routes.get((method, path))
         )
         is_cdi = endpoint in rules.CDI_ROUTES and endpoint is not None and endpoint.method == method
         if endpoint is None or (handler is None and not is_cdi):
