@@ -26,7 +26,7 @@ from airflow_provider_braze.exceptions import (
 )
 from airflow_provider_braze.transport.concurrency import LatencyMeter
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
 from airflow_provider_braze.transport.responses import (
     BrazeResponse,

@@ -19,7 +19,7 @@ from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import BrazeError
 from airflow_provider_braze.hooks.braze import advice_for_status, cdi_path, format_end_time
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.transport.responses import (
     BrazeResponse,
     build_error,

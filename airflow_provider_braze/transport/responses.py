@@ -28,7 +28,7 @@ from airflow_provider_braze.exceptions import (
     BrazeUnknownOutcomeError,
     error_class_for_status,
 )
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.transport.retry_policy import Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
