@@ -1,4 +1,4 @@
-"""Braze's ``X-RateLimit-*`` and ``Date`` response headers, read defensively (the pacing that uses them is ``rate_limiter``).
+"""Braze's ``X-RateLimit-*`` and ``Date`` response headers, read defensively (``rate_limiter`` paces by them).
 
 Braze sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` on every
 response; under HTTP/2 they arrive lower-cased, so they are read case-insensitively. ``Reset`` is an

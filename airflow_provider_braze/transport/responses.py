@@ -29,7 +29,7 @@ from airflow_provider_braze.exceptions import (
     error_class_for_status,
 )
 from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.retry_policy import Outcome, classify_status
+from airflow_provider_braze.transport.retry_policy import FailedAttempt, Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
 _LINK = re.compile(r'<(?P<url>[^>]*)>\s*;\s*rel="?(?P<rel>[a-z]+)"?')
@@ -207,6 +207,42 @@ def parse_link_header(headers: Mapping[str, str]) -> dict[str, str]:
         if match:
             links[match.group("rel")] = match.group("url")
     return links
+
+
+def failed_answer(
+    *,
+    status: int,
+    method: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    text: str,
+    advice: str,
+    reset_at: float | None,
+) -> FailedAttempt:
+    """A non-2xx answer as a failed attempt: its error and what it means for a retry.
+
+    :param reset_at: the answer's ``X-RateLimit-Reset`` (for a 429).
+    """
+    error = build_error(status=status, method=method, endpoint=endpoint, headers=headers, text=text, advice=advice)
+    return FailedAttempt(error, retry_outcome(status, error), reset_at)
+
+
+def failed_transport(
+    outcome: Outcome, exc: BaseException, method: str, endpoint: str, attempts: int, base_url: str
+) -> FailedAttempt:
+    """A request that got no HTTP answer as a failed attempt (the error names the exception's class only).
+
+    :param outcome: the exception's classification (``classify_requests_exception`` or ``classify_aiohttp_exception``).
+    """
+    error = build_transport_error(
+        reason=type(exc).__name__,
+        outcome_unknown=outcome is Outcome.UNKNOWN,
+        method=method,
+        endpoint=endpoint,
+        attempts=attempts,
+        base_url=base_url,
+    )
+    return FailedAttempt(error, outcome)
 
 
 def retry_outcome(status: int, error: BrazeAPIError) -> Outcome:
