@@ -32,7 +32,6 @@ from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.transport.retry_policy import FailedAttempt, Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
-_LINK = re.compile(r'<(?P<url>[^>]*)>\s*;\s*rel="?(?P<rel>[a-z]+)"?')
 _SPACES = re.compile(r"\s+")
 
 
@@ -193,20 +192,22 @@ def parse_success(
         rate_limit=RateLimitInfo.from_headers(headers),
         attempts=attempts,
         links=parse_link_header(headers),
-        date=next((v for k, v in headers.items() if k.lower() == "date"), None),
+        date=headers.get("Date"),
         unparsed_body=unparsed,
     )
 
 
 def parse_link_header(headers: Mapping[str, str]) -> dict[str, str]:
-    """``{"next": "/cdi/integrations?cursor=...", "prev": ...}`` from a ``Link`` header."""
-    value = next((v for k, v in headers.items() if k.lower() == "link"), "")
-    links: dict[str, str] = {}
-    for part in value.split(","):
-        match = _LINK.search(part)
-        if match:
-            links[match.group("rel")] = match.group("url")
-    return links
+    """``{"next": "/cdi/integrations?cursor=...", "prev": ...}`` from a ``Link`` header, URLs as sent.
+
+    :param headers: the response's headers (case-insensitive, as requests or aiohttp give them).
+    """
+    from requests.utils import parse_header_links
+
+    value = headers.get("Link")
+    if not value:
+        return {}
+    return {link["rel"]: link["url"] for link in parse_header_links(value) if "rel" in link}
 
 
 def failed_answer(
@@ -253,10 +254,8 @@ def retry_outcome(status: int, error: BrazeAPIError) -> Outcome:
 
 
 def _content_type(headers: Mapping[str, str]) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == "content-type":
-            return value.split(";")[0].strip()
-    return None
+    value = headers.get("Content-Type")
+    return value.split(";")[0].strip() if value else None
 
 
 def build_transport_error(
