@@ -12,6 +12,9 @@ have done with the request:
   507, 520-524, ...). It is **not** retried unless the caller allows it;
 * any 2xx is accepted, even when its body cannot be parsed (see ``responses.parse_success``);
 * GET requests are idempotent, so unknown outcomes of a GET are retried.
+
+:class:`RetryPolicy` states these rules once, as tenacity's ``retry``, ``wait`` and ``stop``; the sync
+hook runs it with ``Retrying``, the async hook with ``AsyncRetrying``.
 """
 
 from __future__ import annotations
