@@ -93,7 +93,7 @@ class BrazeAsyncHook(HttpAsyncHook):
         return self._params
 
     async def config(self) -> SessionConfig:
-        """``HttpAsyncHook``'s session configuration: the REST endpoint, the bearer key and the timeouts.
+        """``HttpAsyncHook``'s session configuration: the REST endpoint, the JSON headers and the timeouts.
 
         The Braze connection's extras are client settings, not headers. Requests are sent on the hook's
         own aiohttp session with this configuration (not through ``AsyncHttpSession.run``, whose
@@ -104,7 +104,7 @@ class BrazeAsyncHook(HttpAsyncHook):
             settings = params.settings
             self._config = SessionConfig(
                 base_url=params.base_url,
-                headers={**params.headers(), "Authorization": f"Bearer {params.api_key}"},
+                headers=params.headers(),  # the key is added per request: it stays out of the config's repr
                 extra_options={
                     "timeout": aiohttp.ClientTimeout(sock_connect=settings.connect_timeout, sock_read=settings.timeout),
                 },
@@ -164,6 +164,7 @@ class BrazeAsyncHook(HttpAsyncHook):
         budget = ep.rate_budget(known, dict(json) if json is not None else None) if known else "shared"
         config = await self.config()
         url = f"{config.base_url}{endpoint}"
+        headers = {**(config.headers or {}), "Authorization": f"Bearer {conn.api_key}"}
         policy = RetryPolicy.from_settings(settings, method=method, braze_now=lambda: time.time() + limiter.skew.offset)
         attempts = 0
 
@@ -179,10 +180,9 @@ class BrazeAsyncHook(HttpAsyncHook):
                 sent_wall = time.time()
                 try:
                     async with client.request(
-                        method, url, params=params, json=json, headers=config.headers, **(config.extra_options or {})
+                        method, url, params=params, json=json, headers=headers, **(config.extra_options or {})
                     ) as answer:
-                        text = await answer.text()
-                        headers, status = answer.headers, answer.status
+                        text, status, answer_headers = await answer.text(), answer.status, answer.headers
                 except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                     return failed_transport(
                         classify_aiohttp_exception(exc), exc, method, endpoint, attempts, conn.base_url
@@ -193,7 +193,7 @@ class BrazeAsyncHook(HttpAsyncHook):
                     method=method,
                     endpoint=endpoint,
                     status=status,
-                    headers=headers,
+                    headers=answer_headers,
                     text=text,
                     params=conn,
                 )
