@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
@@ -13,7 +14,11 @@ from urllib.parse import quote
 import requests
 from airflow.providers.common.compat.sdk import mask_secret
 from airflow.providers.http.hooks.http import HttpHook
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+from requests.structures import CaseInsensitiveDict
+from requests.utils import default_headers
 
 from airflow_provider_braze import endpoints as ep
 from airflow_provider_braze.exceptions import (
@@ -26,20 +31,22 @@ from airflow_provider_braze.exceptions import (
 )
 from airflow_provider_braze.transport.concurrency import LatencyMeter
 from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
 from airflow_provider_braze.transport.responses import (
     BrazeResponse,
-    build_error,
-    build_transport_error,
+    failed_answer,
+    failed_transport,
     parse_success,
-    retry_outcome,
 )
 from airflow_provider_braze.transport.retry_policy import (
+    FailedAttempt,
     Outcome,
+    RetryPolicy,
     classify_requests_exception,
-    plan_retry,
+    retry_logger,
 )
+from airflow_provider_braze.transport.settings import BrazeClientSettings
 
 JSONDict = dict[str, Any]
 
@@ -70,6 +77,113 @@ def advice_for_status(status: int, endpoint: str, params: BrazeConnectionParams)
     if status == 404:
         return f"No such endpoint at {params.base_url}: check the connection's REST endpoint"
     return ""
+
+
+def build_rate_limiter(settings: BrazeClientSettings, *, share: float = 1.0) -> RateLimiter:
+    """The pacing of one hook's requests, from the connection's rate limits.
+
+    :param settings: the connection's client settings.
+    :param share: the share of the limits this hook may use (1/N for each of N shard tasks).
+    """
+    return RateLimiter(
+        {
+            "shared": settings.requests_per_hour / 3600.0 * share,
+            "broadcast": settings.broadcast_requests_per_minute / 60.0 * share,
+            "cdi_list": settings.cdi_list_requests_per_minute / 60.0 * share,
+            "cdi_sync": settings.cdi_sync_requests_per_minute / 60.0 * share,
+            "cdi_status": settings.cdi_status_requests_per_minute / 60.0 * share,
+        },
+        share=share,
+    )
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """One attempt as the rate limiter saw it.
+
+    :param budget: the rate-limit budget it drew on.
+    :param ticket: its slot from :meth:`RateLimiter.acquire`.
+    :param sent: local epoch time it was sent.
+    :param received: local epoch time its answer arrived.
+    :param attempts: its number (1 for the first attempt).
+    """
+
+    budget: str
+    ticket: Ticket
+    sent: float
+    received: float
+    attempts: int
+
+
+def read_answer(
+    limiter: RateLimiter,
+    dispatch: Dispatch,
+    *,
+    method: str,
+    endpoint: str,
+    status: int,
+    headers: Mapping[str, str],
+    text: str,
+    params: BrazeConnectionParams,
+) -> tuple[RateLimitInfo, BrazeResponse | FailedAttempt]:
+    """Feed an HTTP answer to the rate limiter and turn it into a response or a failed attempt.
+
+    :param headers: the answer's headers, as requests or aiohttp give them (case-insensitive).
+    :param params: the connection (for the advice of a 401, 403 or 404).
+    """
+    info = RateLimitInfo.from_headers(headers, now=dispatch.received)
+    result: BrazeResponse | FailedAttempt
+    if 200 <= status < 300:
+        result = parse_success(
+            status=status, method=method, endpoint=endpoint, headers=headers, text=text, attempts=dispatch.attempts
+        )
+    else:
+        result = failed_answer(
+            status=status,
+            method=method,
+            endpoint=endpoint,
+            headers=headers,
+            text=text,
+            advice=advice_for_status(status, endpoint, params),
+            reset_at=info.reset_at,
+        )
+    limiter.observe(
+        dispatch.budget,
+        info,
+        rate_limited=isinstance(result, FailedAttempt) and result.outcome is Outcome.RATE_LIMITED,
+        ticket=dispatch.ticket,
+        sent=dispatch.sent,
+        received=dispatch.received,
+    )
+    return info, result
+
+
+def paused_too_long(method: str, endpoint: str, wait: RateLimitWaitTooLongError, attempts: int) -> BrazeError:
+    """The error of a request not sent because its budget stays paused past its deadline."""
+    return BrazeRateLimitError(
+        status=429,
+        method=method,
+        endpoint=endpoint,
+        message=f"not sent: {wait}, beyond this request's retry_deadline (attempt {attempts})",
+        advice="The request was not sent. Raise retry_deadline or send when the rate-limit window resets",
+    )
+
+
+class BrazeKeyAuth(AuthBase):
+    """Braze's REST API key as ``Authorization: Bearer`` (the key is never in its repr).
+
+    :param api_key: the REST API key.
+    """
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._api_key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BrazeKeyAuth(<REST API key>)"
 
 
 class BrazeHook(HttpHook):
@@ -109,7 +223,7 @@ class BrazeHook(HttpHook):
         *,
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(method="POST", http_conn_id=braze_conn_id)
+        super().__init__(method="POST", http_conn_id=braze_conn_id, auth_type=self._key_auth)
         self.braze_conn_id = braze_conn_id
         self._settings_overrides = dict(settings or {})
         self._session: requests.Session | None = None
@@ -181,54 +295,51 @@ class BrazeHook(HttpHook):
     def get_conn(
         self, headers: dict[Any, Any] | None = None, extra_options: dict[str, Any] | None = None
     ) -> requests.Session:
-        """Return the hook's ``requests.Session`` (created once, then reused).
+        """Return the hook's ``requests.Session``: made once by ``HttpHook.get_conn``, then reused.
 
-        Unlike ``HttpHook.get_conn`` it does not turn connection extras into headers and it sends
-        the key as ``Authorization: Bearer``.
+        ``HttpHook`` builds it (auth through ``auth_type``: the key as ``Authorization: Bearer``; the
+        pooled adapter; the connection's ``proxies``/``verify``/``cert`` options). The Braze
+        connection's other extras are client settings, not headers, so none is sent; the base URL is
+        the REST endpoint the host names (an instance name such as ``US-05`` included).
 
         :param headers: headers to add to the session.
-        :param extra_options: accepted for ``HttpHook`` compatibility; unused.
+        :param extra_options: ``HttpHook`` session options (``proxies``, ``verify``, ``cert``, ...).
         """
         with self._session_lock:
             if self._session is None:
                 params = self.params
-                session = requests.Session()
                 # Room for every request an adaptive send may keep in flight (or the fixed number).
                 pool = max(10, params.settings.max_concurrency or params.settings.in_flight_cap)
-                adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
-                session.mount("https://", adapter)
-                session.mount("http://", adapter)
+                self.adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool, max_retries=0)
+                session = super().get_conn(extra_options=extra_options)
+                self.base_url = params.base_url
+                for scheme in ("https://", "http://"):  # HttpHook mounts it for the host's scheme only
+                    session.mount(scheme, self.adapter)
+                session.headers = CaseInsensitiveDict(default_headers())  # the extras are settings, not headers
                 session.headers.update(params.headers())
                 # Read proxies and CA bundle from the environment once, not on every request (requests
-                # scans os.environ per call: a third of its CPU per request); no .netrc, whose basic
-                # auth would replace the bearer key.
-                environment = session.merge_environment_settings(params.base_url, {}, None, None, None)
-                session.proxies.update(environment["proxies"])
-                session.verify = environment["verify"]
-                if environment["cert"]:
+                # scans os.environ per call: a third of its CPU per request); no .netrc.
+                if session.trust_env:
+                    environment = session.merge_environment_settings(
+                        params.base_url, session.proxies, None, session.verify, session.cert
+                    )
+                    session.proxies.update(environment["proxies"])
+                    session.verify = environment["verify"]
                     session.cert = environment["cert"]
-                session.trust_env = False
-                self.base_url = params.base_url
-                self._base_url_initialized = True
+                    session.trust_env = False
                 self._session = session
             if headers:
                 self._session.headers.update(headers)
             return self._session
 
+    def _key_auth(self, *_login_password: str) -> BrazeKeyAuth:
+        """``HttpHook``'s ``auth_type``: the resolved REST API key (the connection's password) as a bearer token."""
+        return BrazeKeyAuth(self.params.api_key)
+
     @cached_property
     def rate_limiter(self) -> RateLimiter:
         """The pacing shared by every request (and thread) of this hook, from the connection's limits."""
-        settings = self.params.settings
-        return RateLimiter(
-            {
-                "shared": settings.requests_per_hour / 3600.0 * self.rate_share,
-                "broadcast": settings.broadcast_requests_per_minute / 60.0 * self.rate_share,
-                "cdi_list": settings.cdi_list_requests_per_minute / 60.0 * self.rate_share,
-                "cdi_sync": settings.cdi_sync_requests_per_minute / 60.0 * self.rate_share,
-                "cdi_status": settings.cdi_status_requests_per_minute / 60.0 * self.rate_share,
-            },
-            share=self.rate_share,
-        )
+        return build_rate_limiter(self.params.settings, share=self.rate_share)
 
     @cached_property
     def latency(self) -> LatencyMeter:
@@ -273,22 +384,26 @@ class BrazeHook(HttpHook):
         """
         session = self.get_conn()
         settings = self.params.settings
-        if retry_unknown_outcome is None:
-            retry_unknown_outcome = settings.retry_unknown_outcome
-        url = f"{self.params.base_url}{endpoint}"
+        url = self.url_from_endpoint(endpoint)
         known = ep.match(endpoint.split("?", 1)[0])
         budget = ep.rate_budget(known, dict(json) if json is not None else None) if known else "shared"
         limiter = self.rate_limiter
         latency = self.latency
-        started = time.monotonic()
-        deadline = started + settings.retry_deadline
-        attempt = 0
-        while True:
-            attempt += 1
+        policy = RetryPolicy.from_settings(
+            settings,
+            method=method,
+            retry_unknown_outcome=retry_unknown_outcome,
+            braze_now=lambda: time.time() + limiter.skew.offset,
+        )
+        attempts = 0
+
+        def attempt() -> BrazeResponse | FailedAttempt:
+            nonlocal attempts, before_send
+            attempts += 1
             try:
-                ticket = limiter.acquire(budget, deadline=deadline)
+                ticket = limiter.acquire(budget, deadline=policy.deadline)
             except RateLimitWaitTooLongError as wait:
-                raise self._paused_too_long(method, endpoint, wait, attempt) from None
+                raise paused_too_long(method, endpoint, wait, attempts) from None
             occupied_since = time.monotonic()  # a slot is taken from here: the record's write-ahead counts too
             if before_send is not None:
                 before_send()
@@ -297,102 +412,36 @@ class BrazeHook(HttpHook):
             sent_wall = time.time()
             try:
                 response = session.request(
-                    method,
-                    url,
-                    json=json,
-                    params=params,
-                    timeout=(settings.connect_timeout, settings.timeout),
+                    method, url, json=json, params=params, timeout=(settings.connect_timeout, settings.timeout)
                 )
             except requests.RequestException as exc:
-                outcome = classify_requests_exception(exc)
-                error = build_transport_error(
-                    reason=type(exc).__name__,
-                    outcome_unknown=outcome is Outcome.UNKNOWN,
-                    method=method,
-                    endpoint=endpoint,
-                    attempts=attempt,
-                    base_url=self.params.base_url,
+                return failed_transport(
+                    classify_requests_exception(exc), exc, method, endpoint, attempts, self.params.base_url
                 )
-                reset_at = None
-            else:
-                elapsed = time.monotonic() - sent_at
-                latency.observe(time.monotonic() - occupied_since)  # what sizes the requests in flight
-                headers = response.headers
-                received_wall = sent_wall + elapsed
-                self.last_rate_limit = info = RateLimitInfo.from_headers(headers, now=received_wall)
-                if 200 <= response.status_code < 300:
-                    limiter.observe(
-                        budget, info, rate_limited=False, ticket=ticket, sent=sent_wall, received=received_wall
-                    )
-                    result = parse_success(
-                        status=response.status_code,
-                        method=method,
-                        endpoint=endpoint,
-                        headers=headers,
-                        text=response.text,
-                        attempts=attempt,
-                    )
-                    self._log_success(method, endpoint, result, elapsed)
-                    return result
-                error = build_error(
-                    status=response.status_code,
-                    method=method,
-                    endpoint=endpoint,
-                    headers=headers,
-                    text=response.text,
-                    advice=advice_for_status(response.status_code, endpoint, self.params),
-                )
-                outcome = retry_outcome(response.status_code, error)
-                limiter.observe(
-                    budget,
-                    info,
-                    rate_limited=outcome is Outcome.RATE_LIMITED,
-                    ticket=ticket,
-                    sent=sent_wall,
-                    received=received_wall,
-                )
-                reset_at = info.reset_at
-            delay = plan_retry(
-                outcome,
+            elapsed = time.monotonic() - sent_at
+            latency.observe(time.monotonic() - occupied_since)  # what sizes the requests in flight
+            received_wall = sent_wall + elapsed
+            self.last_rate_limit, result = read_answer(
+                limiter,
+                Dispatch(budget, ticket, sent_wall, received_wall, attempts),
                 method=method,
-                retry_number=attempt,
-                max_retries=settings.max_retries,
-                retry_unknown_outcome=retry_unknown_outcome,
-                time_left=deadline - time.monotonic(),
-                reset_at=reset_at,
-                now=time.time() + limiter.skew.offset,  # Reset is on Braze's clock
-                backoff_base=settings.backoff_base,
-                backoff_max=settings.backoff_max,
+                endpoint=endpoint,
+                status=response.status_code,
+                headers=response.headers,
+                text=response.text,
+                params=self.params,
             )
-            if delay is None:
-                raise error
-            with self._retries_lock:
-                self.retries += 1
-            self.log.warning(
-                "Braze %s %s attempt %d failed (%s); retrying in %.1f s",
-                method,
-                endpoint,
-                attempt,
-                _short_reason(error),
-                delay,
-            )
-            if cancel is not None:
-                if cancel.wait(delay):
-                    raise error
-            else:
-                time.sleep(delay)
+            if isinstance(result, BrazeResponse):
+                self._log_success(method, endpoint, result, elapsed)
+            return result
 
-    def _paused_too_long(
-        self, method: str, endpoint: str, wait: RateLimitWaitTooLongError, attempts: int
-    ) -> BrazeError:
-        """The error of a request not sent because its budget stays paused past its deadline."""
-        return BrazeRateLimitError(
-            status=429,
-            method=method,
-            endpoint=endpoint,
-            message=f"not sent: {wait}, beyond this request's retry_deadline (attempt {attempts})",
-            advice="The request was not sent. Raise retry_deadline or send when the rate-limit window resets",
+        return policy.run(
+            attempt, before_sleep=retry_logger(self.log, method, endpoint, self._count_retry), cancel=cancel
         )
+
+    def _count_retry(self) -> None:
+        with self._retries_lock:
+            self.retries += 1
 
     def _log_success(self, method: str, endpoint: str, result: BrazeResponse, elapsed: float) -> None:
         self.log.debug("Braze %s %s: HTTP %d in %.3f s", method, endpoint, result.status, elapsed)
@@ -891,9 +940,3 @@ def _query_value(value: Any) -> str:
             value = value.astimezone(timezone.utc)
         return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value.tzinfo else value.strftime("%Y-%m-%dT%H:%M:%S")
     return str(value)
-
-
-def _short_reason(error: BaseException) -> str:
-    if isinstance(error, BrazeAPIError):
-        return f"HTTP {error.status} {error.message}"[:160]
-    return type(error).__name__

@@ -40,9 +40,8 @@ class BrazeConnectionParams:
         return f"{self.instance.name} ({self.base_url})" if self.instance else self.base_url
 
     def headers(self) -> dict[str, str]:
-        """The headers every request carries: bearer auth, JSON and our User-Agent."""
+        """The headers every request carries besides the key: JSON and our User-Agent."""
         return {
-            "Authorization": f"Bearer {self.api_key}",
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": USER_AGENT,

@@ -28,11 +28,10 @@ from airflow_provider_braze.exceptions import (
     BrazeUnknownOutcomeError,
     error_class_for_status,
 )
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
-from airflow_provider_braze.transport.retry_policy import Outcome, classify_status
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.transport.retry_policy import FailedAttempt, Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
-_LINK = re.compile(r'<(?P<url>[^>]*)>\s*;\s*rel="?(?P<rel>[a-z]+)"?')
 _SPACES = re.compile(r"\s+")
 
 
@@ -193,20 +192,58 @@ def parse_success(
         rate_limit=RateLimitInfo.from_headers(headers),
         attempts=attempts,
         links=parse_link_header(headers),
-        date=next((v for k, v in headers.items() if k.lower() == "date"), None),
+        date=headers.get("Date"),
         unparsed_body=unparsed,
     )
 
 
 def parse_link_header(headers: Mapping[str, str]) -> dict[str, str]:
-    """``{"next": "/cdi/integrations?cursor=...", "prev": ...}`` from a ``Link`` header."""
-    value = next((v for k, v in headers.items() if k.lower() == "link"), "")
-    links: dict[str, str] = {}
-    for part in value.split(","):
-        match = _LINK.search(part)
-        if match:
-            links[match.group("rel")] = match.group("url")
-    return links
+    """``{"next": "/cdi/integrations?cursor=...", "prev": ...}`` from a ``Link`` header, URLs as sent.
+
+    :param headers: the response's headers (case-insensitive, as requests or aiohttp give them).
+    """
+    from requests.utils import parse_header_links
+
+    value = headers.get("Link")
+    if not value:
+        return {}
+    return {link["rel"]: link["url"] for link in parse_header_links(value) if "rel" in link}
+
+
+def failed_answer(
+    *,
+    status: int,
+    method: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    text: str,
+    advice: str,
+    reset_at: float | None,
+) -> FailedAttempt:
+    """A non-2xx answer as a failed attempt: its error and what it means for a retry.
+
+    :param reset_at: the answer's ``X-RateLimit-Reset`` (for a 429).
+    """
+    error = build_error(status=status, method=method, endpoint=endpoint, headers=headers, text=text, advice=advice)
+    return FailedAttempt(error, retry_outcome(status, error), reset_at)
+
+
+def failed_transport(
+    outcome: Outcome, exc: BaseException, method: str, endpoint: str, attempts: int, base_url: str
+) -> FailedAttempt:
+    """A request that got no HTTP answer as a failed attempt (the error names the exception's class only).
+
+    :param outcome: the exception's classification (``classify_requests_exception`` or ``classify_aiohttp_exception``).
+    """
+    error = build_transport_error(
+        reason=type(exc).__name__,
+        outcome_unknown=outcome is Outcome.UNKNOWN,
+        method=method,
+        endpoint=endpoint,
+        attempts=attempts,
+        base_url=base_url,
+    )
+    return FailedAttempt(error, outcome)
 
 
 def retry_outcome(status: int, error: BrazeAPIError) -> Outcome:
@@ -217,10 +254,8 @@ def retry_outcome(status: int, error: BrazeAPIError) -> Outcome:
 
 
 def _content_type(headers: Mapping[str, str]) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == "content-type":
-            return value.split(";")[0].strip()
-    return None
+    value = headers.get("Content-Type")
+    return value.split(";")[0].strip() if value else None
 
 
 def build_transport_error(

@@ -12,13 +12,32 @@ have done with the request:
   507, 520-524, ...). It is **not** retried unless the caller allows it;
 * any 2xx is accepted, even when its body cannot be parsed (see ``responses.parse_success``);
 * GET requests are idempotent, so unknown outcomes of a GET are retried.
+
+:class:`RetryPolicy` states these rules once, as tenacity's ``retry``, ``wait`` and ``stop``; the sync
+hook runs it with ``Retrying``, the async hook with ``AsyncRetrying``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import random
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import tenacity
+
+from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
+
+    from airflow_provider_braze.transport.settings import BrazeClientSettings
+
+T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503})
 #: 5xx statuses known to mean "not processed": only these may be sent again.
@@ -91,34 +110,199 @@ def rate_limit_delay(
     return (reset_at - now) + jitter * rand()
 
 
-def plan_retry(
-    outcome: Outcome,
-    *,
-    method: str,
-    retry_number: int,
-    max_retries: int,
-    retry_unknown_outcome: bool,
-    time_left: float,
-    reset_at: float | None,
-    now: float,
-    backoff_base: float,
-    backoff_max: float,
-) -> float | None:
-    """Decide whether to retry a failed attempt: the delay in seconds, or None to give up.
+@dataclass(frozen=True)
+class FailedAttempt:
+    """An attempt that got no usable answer: the error to raise if it is the last, and what it means.
 
-    :param retry_number: the number this retry would have (1 for the first retry).
-    :param time_left: seconds left before the request's total deadline.
-    :param reset_at: ``X-RateLimit-Reset`` of a 429 (epoch seconds), if any.
-    :param now: the current epoch time, for ``reset_at``.
+    :param error: the error the request raises if no further attempt is made.
+    :param outcome: what Braze may have done with the request.
+    :param reset_at: ``X-RateLimit-Reset`` of a 429 (epoch seconds on Braze's clock), if any.
     """
-    if retry_number > max_retries or not may_retry(outcome, method, retry_unknown_outcome=retry_unknown_outcome):
+
+    error: BrazeError
+    outcome: Outcome
+    reset_at: float | None = None
+
+
+class RetryCancelledError(Exception):
+    """The task is stopping: no further attempt is made (raised by the sleep between attempts)."""
+
+
+def _failed(state: RetryCallState) -> FailedAttempt | None:
+    """The failed attempt ``state`` ended with (None: an answer, or an exception, which is never retried)."""
+    future = state.outcome
+    if future is None or future.failed:
         return None
-    delay = backoff_delay(retry_number, base=backoff_base, cap=backoff_max)
-    if outcome is Outcome.RATE_LIMITED:
-        delay = rate_limit_delay(reset_at, now, fallback=delay)
-    if delay >= time_left:
-        return None
-    return delay
+    result = future.result()
+    return result if isinstance(result, FailedAttempt) else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The retry rules of one request, as tenacity's ``retry``, ``wait`` and ``stop``.
+
+    An attempt returns the answer or a :class:`FailedAttempt`; an exception it raises (a refused
+    rate-limit wait, a ``before_send`` failure) ends the request at once.
+
+    * retry: only an outcome :func:`may_retry` allows (never an unknown outcome of a POST, unless allowed);
+    * wait: exponential backoff with jitter; after a 429, until ``X-RateLimit-Reset`` plus jitter;
+    * stop: after ``max_retries`` retries, or when the wait would end at or past ``deadline``.
+
+    :param method: the request's HTTP method.
+    :param max_retries: attempts allowed after the first.
+    :param retry_unknown_outcome: retry attempts whose outcome is unknown.
+    :param deadline: the request's total deadline, on ``clock``.
+    :param backoff_base: the first backoff delay in seconds.
+    :param backoff_max: the longest backoff delay in seconds.
+    :param braze_now: the current epoch time on Braze's clock (``X-RateLimit-Reset`` is on it).
+    :param clock: the monotonic clock of ``deadline``.
+    """
+
+    method: str
+    max_retries: int
+    retry_unknown_outcome: bool
+    deadline: float
+    backoff_base: float
+    backoff_max: float
+    braze_now: Callable[[], float] = time.time
+    clock: Callable[[], float] = time.monotonic
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: BrazeClientSettings,
+        *,
+        method: str,
+        retry_unknown_outcome: bool | None = None,
+        braze_now: Callable[[], float] = time.time,
+    ) -> RetryPolicy:
+        """The policy of one request starting now, from the connection's client settings.
+
+        :param settings: the connection's client settings (``max_retries``, ``retry_deadline``, backoff).
+        :param method: the request's HTTP method.
+        :param retry_unknown_outcome: override the settings' ``retry_unknown_outcome``.
+        :param braze_now: the current epoch time on Braze's clock.
+        """
+        return cls(
+            method=method,
+            max_retries=settings.max_retries,
+            retry_unknown_outcome=settings.retry_unknown_outcome
+            if retry_unknown_outcome is None
+            else retry_unknown_outcome,
+            deadline=time.monotonic() + settings.retry_deadline,
+            backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            braze_now=braze_now,
+        )
+
+    def retry(self, state: RetryCallState) -> bool:
+        """tenacity ``retry``: whether the attempt's outcome may be tried again."""
+        failed = _failed(state)
+        return failed is not None and may_retry(
+            failed.outcome, self.method, retry_unknown_outcome=self.retry_unknown_outcome
+        )
+
+    def wait(self, state: RetryCallState) -> float:
+        """tenacity ``wait``: the backoff, or the time until ``X-RateLimit-Reset`` after a 429."""
+        delay = backoff_delay(state.attempt_number, base=self.backoff_base, cap=self.backoff_max)
+        failed = _failed(state)
+        if failed is not None and failed.outcome is Outcome.RATE_LIMITED:
+            delay = rate_limit_delay(failed.reset_at, self.braze_now(), fallback=delay)
+        return delay
+
+    def stop(self, state: RetryCallState) -> bool:
+        """tenacity ``stop`` (evaluated after ``wait``): out of retries, or the wait outlasts the deadline."""
+        return state.attempt_number > self.max_retries or state.upcoming_sleep >= self.deadline - self.clock()
+
+    def tenacity_args(self) -> dict[str, Any]:
+        """``retry``, ``wait``, ``stop`` and a ``retry_error_callback`` returning the last :class:`FailedAttempt`."""
+        return {"retry": self.retry, "wait": self.wait, "stop": self.stop, "retry_error_callback": _last_result}
+
+    def run(
+        self,
+        attempt: Callable[[], T | FailedAttempt],
+        *,
+        before_sleep: Callable[[RetryCallState], None],
+        cancel: threading.Event | None = None,
+    ) -> T:
+        """Make attempts until one answers or the policy gives up; raise the last attempt's error.
+
+        :param attempt: sends the request once.
+        :param before_sleep: called before each wait (logging, counting).
+        :param cancel: once set, the wait ends and no further attempt is made.
+        """
+        last: list[FailedAttempt] = []
+
+        def recorded() -> T | FailedAttempt:
+            result = attempt()
+            if isinstance(result, FailedAttempt):
+                last[:] = [result]
+            return result
+
+        def sleep(seconds: float) -> None:
+            if cancel is None:
+                time.sleep(seconds)
+            elif cancel.wait(seconds):
+                raise RetryCancelledError
+
+        try:
+            result = tenacity.Retrying(sleep=sleep, before_sleep=before_sleep, **self.tenacity_args())(recorded)
+        except RetryCancelledError:
+            result = last[0]
+        if isinstance(result, FailedAttempt):
+            raise result.error
+        return result
+
+    async def run_async(
+        self,
+        attempt: Callable[[], Awaitable[T | FailedAttempt]],
+        *,
+        before_sleep: Callable[[RetryCallState], None],
+    ) -> T:
+        """:meth:`run` for coroutines: the waits are ``asyncio.sleep``."""
+        retrying = tenacity.AsyncRetrying(sleep=asyncio.sleep, before_sleep=before_sleep, **self.tenacity_args())
+        result: T | FailedAttempt = await retrying(attempt)
+        if isinstance(result, FailedAttempt):
+            raise result.error
+        return result
+
+
+def retry_logger(
+    log: Any, method: str, endpoint: str, on_retry: Callable[[], None] | None = None
+) -> Callable[[RetryCallState], None]:
+    """A tenacity ``before_sleep`` that logs why an attempt failed (never the request's data) and counts it.
+
+    :param log: the hook's logger (``self.log``).
+    :param method: the request's method.
+    :param endpoint: the request's path.
+    :param on_retry: called once per retry (the hook's retry counter).
+    """
+
+    def log_retry(state: RetryCallState) -> None:
+        failed = _failed(state)
+        if on_retry is not None:
+            on_retry()
+        log.warning(
+            "Braze %s %s attempt %d failed (%s); retrying in %.1f s",
+            method,
+            endpoint,
+            state.attempt_number,
+            _short_reason(failed.error) if failed is not None else "error",
+            state.upcoming_sleep,
+        )
+
+    return log_retry
+
+
+def _short_reason(error: BaseException) -> str:
+    if isinstance(error, BrazeAPIError):
+        return f"HTTP {error.status} {error.message}"[:160]
+    return type(error).__name__
+
+
+def _last_result(state: RetryCallState) -> Any:
+    """tenacity ``retry_error_callback``: give the last attempt's result back instead of a ``RetryError``."""
+    return state.outcome.result() if state.outcome is not None else None
 
 
 def classify_requests_exception(exc: BaseException) -> Outcome:

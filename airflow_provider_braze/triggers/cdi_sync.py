@@ -71,7 +71,12 @@ class BrazeCDISyncTrigger(BrazeTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll without blocking the event loop; yield one success, timeout or error event."""
-        hook = BrazeAsyncHook(self.braze_conn_id)
+        async with BrazeAsyncHook(self.braze_conn_id) as hook:  # one HTTP session for the whole wait
+            event = await self._wait(hook)
+        yield event
+
+    async def _wait(self, hook: BrazeAsyncHook) -> TriggerEvent:
+        """Poll until the wait ends; return its one event."""
         patience = PatientWait(self.poll_interval, self.timeout_at)
         seen = "the triggered run is not visible yet"
         while True:
@@ -81,10 +86,9 @@ class BrazeCDISyncTrigger(BrazeTrigger):
                 delay = patience.backoff(err)
                 if delay is None:
                     status = "timeout" if is_transient(err) else "error"
-                    yield TriggerEvent(
+                    return TriggerEvent(
                         {"status": status, "message": f"{seen}; last error: {type(err).__name__}: {err}"}
                     )
-                    return
                 self.log.warning("Reading the CDI runs failed (%s); retrying in %.1f s", patience.last_error, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -97,15 +101,12 @@ class BrazeCDISyncTrigger(BrazeTrigger):
                 round_trip_seconds=self.round_trip_seconds,
             )
             if found is not None and found.finished:
-                yield TriggerEvent({"status": "success", "run": found.run, "reason": found.reason})
-                return
+                return TriggerEvent({"status": "success", "run": found.run, "reason": found.reason})
             if found is not None:
                 unknown = unknown_status_message(found.run)
                 if unknown:
-                    yield TriggerEvent({"status": "error", "message": unknown, "run": found.run})
-                    return
+                    return TriggerEvent({"status": "error", "message": unknown, "run": found.run})
                 seen = found.reason
             if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                yield TriggerEvent({"status": "timeout", "message": seen})
-                return
+                return TriggerEvent({"status": "timeout", "message": seen})
             await asyncio.sleep(self.poll_interval)

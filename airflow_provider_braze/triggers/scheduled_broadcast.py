@@ -77,7 +77,12 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll without blocking the event loop; yield one success, failed, timeout or error event."""
-        hook = BrazeAsyncHook(self.braze_conn_id)
+        async with BrazeAsyncHook(self.braze_conn_id) as hook:  # one HTTP session for the whole wait
+            event = await self._wait(hook)
+        yield event
+
+    async def _wait(self, hook: BrazeAsyncHook) -> TriggerEvent:
+        """Poll until the wait ends; return its one event."""
         criteria = BroadcastCriteria(self.broadcast_id, self.broadcast_name, self.tag)
         send_before = parse_send_time(self.send_before)
         followed = self._initial_followed()
@@ -92,15 +97,13 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
                 delay = patience.backoff(err)
                 if delay is None:
                     if is_transient(err):  # only the deadline stops retrying a transient error
-                        yield TriggerEvent(
+                        return TriggerEvent(
                             {
                                 "status": "timeout",
                                 "message": f"timed out: {reason}; last error: {type(err).__name__}: {err}",
                             }
                         )
-                    else:
-                        yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
-                    return
+                    return TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
                 self.log.warning(
                     "Reading Braze's scheduled broadcasts failed (%s); retrying in %.1f s", patience.last_error, delay
                 )
@@ -119,12 +122,9 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
             reason = result.reason
             self.log.info("Braze broadcast %s: %s", criteria.describe(), reason)
             if result.failed:
-                yield TriggerEvent({"status": "failed", "message": reason, "broadcast": result.broadcast})
-                return
+                return TriggerEvent({"status": "failed", "message": reason, "broadcast": result.broadcast})
             if result.done:
-                yield TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": reason})
-                return
+                return TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": reason})
             if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                yield TriggerEvent({"status": "timeout", "message": f"timed out: {reason}"})
-                return
+                return TriggerEvent({"status": "timeout", "message": f"timed out: {reason}"})
             await asyncio.sleep(self.poll_interval)

@@ -415,6 +415,28 @@ def test_uri_form_connection_with_extras(monkeypatch, braze_sandbox):
     assert hook.trigger_campaign(campaign_id="camp", broadcast=True).status == 201
 
 
+def test_extras_are_settings_not_headers_on_the_http_hook_session(monkeypatch, braze_sandbox):
+    extras = {"timeout": 7, "max_retries": 1, "retry_unknown_outcome": False}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BRAZE_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "braze",
+                "host": "127.0.0.1",
+                "port": braze_sandbox.port,
+                "password": braze_sandbox.api_key,
+                "extra": extras,
+            }
+        ),
+    )
+    hook = BrazeHook()
+    assert hook.trigger_campaign(campaign_id="camp", broadcast=True).status == 201
+    assert hook.url_from_endpoint("/campaigns/trigger/send") == f"{braze_sandbox.url}/campaigns/trigger/send"
+    sent = {name.lower() for name in braze_sandbox.requests[-1].headers}
+    assert sent.isdisjoint(extras)
+    assert braze_sandbox.api_key not in repr(hook.get_conn().auth)
+
+
 def test_a_dashboard_url_as_host_fails_before_any_request_with_advice(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_BRAZE_DEFAULT",

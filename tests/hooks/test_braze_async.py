@@ -64,3 +64,48 @@ def test_post_read_timeout_is_an_unknown_outcome(sandbox):
     with pytest.raises(BrazeUnknownOutcomeError):
         asyncio.run(hook.request("POST", "/campaigns/trigger/send", json={"campaign_id": "c", "broadcast": True}))
     assert len(sandbox.requests) == 1
+
+
+def test_a_trigger_run_opens_one_session_for_all_its_requests(sandbox, monkeypatch):
+    import aiohttp
+
+    opened = []
+    real_init = aiohttp.ClientSession.__init__
+
+    def counting_init(self, *args, **kwargs):
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "__init__", counting_init)
+
+    async def run() -> None:
+        async with BrazeAsyncHook(settings=FAST) as hook:
+            for _ in range(3):
+                await hook.get_scheduled_broadcasts(end_time=_week())
+
+    asyncio.run(run())
+    assert len(sandbox.requests) == 3
+    assert len(opened) == 1
+    assert opened[0].closed
+
+
+def test_async_requests_are_paced_by_the_same_rate_limiter(sandbox):
+    async def run() -> None:
+        async with BrazeAsyncHook(settings={**FAST, "requests_per_hour": 4 * 3600}) as hook:  # one per 0.25 s
+            for _ in range(3):
+                await hook.get_scheduled_broadcasts(end_time=_week())
+
+    asyncio.run(run())
+    first, _, third = sandbox.requests
+    assert third.at - first.at >= 0.45
+
+
+def test_a_500_after_a_post_is_not_retried_by_the_async_hook(sandbox):
+    sandbox.inject(Fault(status=500))
+    with pytest.raises(BrazeUnknownOutcomeError):
+        asyncio.run(
+            BrazeAsyncHook(settings=FAST).request(
+                "POST", "/campaigns/trigger/send", json={"campaign_id": "c", "broadcast": True}
+            )
+        )
+    assert [r.status for r in sandbox.requests] == [500]

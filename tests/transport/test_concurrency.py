@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from airflow_provider_braze.transport.concurrency import ConcurrencyController, LatencyMeter
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.transport.rate_limiter import RateLimiter
 
 WALL = 1_795_867_200.0

@@ -1,25 +1,62 @@
 from __future__ import annotations
 
-import pytest
+import threading
+import time
 
+import pytest
+import tenacity
+
+from airflow_provider_braze.exceptions import BrazeTransportError
 from airflow_provider_braze.transport.retry_policy import (
+    FailedAttempt,
     Outcome,
+    RetryPolicy,
     backoff_delay,
     classify_status,
-    plan_retry,
     rate_limit_delay,
 )
 
-BASE = {
-    "retry_number": 1,
-    "max_retries": 3,
-    "retry_unknown_outcome": False,
-    "time_left": 100.0,
-    "reset_at": None,
-    "now": 1_000.0,
-    "backoff_base": 1.0,
-    "backoff_max": 30.0,
-}
+
+class FakeClock:
+    """Monotonic and Braze time that only move when the policy sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _policy(fake: FakeClock, *, method: str = "POST", deadline: float = 100.0, **overrides) -> RetryPolicy:
+    fields = {
+        "method": method,
+        "max_retries": 3,
+        "retry_unknown_outcome": False,
+        "deadline": deadline,
+        "backoff_base": 1.0,
+        "backoff_max": 30.0,
+        "braze_now": lambda: 1_000.0 + fake.now,
+        "clock": lambda: fake.now,
+    }
+    return RetryPolicy(**{**fields, **overrides})
+
+
+def _run(policy: RetryPolicy, clock: FakeClock, outcomes: list) -> tuple[object, int]:
+    """Drive ``policy`` through tenacity with attempts that end in ``outcomes`` (then succeed)."""
+    attempts = 0
+
+    def attempt():
+        nonlocal attempts
+        attempts += 1
+        if outcomes:
+            outcome, reset_at = outcomes.pop(0)
+            return FailedAttempt(BrazeTransportError(f"attempt {attempts}"), outcome, reset_at)
+        return "answer"
+
+    result = tenacity.Retrying(sleep=clock.sleep, **policy.tenacity_args())(attempt)
+    return result, attempts
 
 
 @pytest.mark.parametrize(
@@ -45,24 +82,62 @@ def test_statuses_are_classified(status, outcome):
 
 
 def test_unknown_outcome_of_a_post_is_not_retried_by_default():
-    assert plan_retry(Outcome.UNKNOWN, method="POST", **BASE) is None
-    assert plan_retry(Outcome.UNKNOWN, method="POST", **{**BASE, "retry_unknown_outcome": True}) is not None
-    assert plan_retry(Outcome.UNKNOWN, method="GET", **BASE) is not None
+    clock = FakeClock()
+    result, attempts = _run(_policy(clock), clock, [(Outcome.UNKNOWN, None)])
+    assert isinstance(result, FailedAttempt)
+    assert attempts == 1
+    assert _run(_policy(clock, retry_unknown_outcome=True), clock, [(Outcome.UNKNOWN, None)]) == ("answer", 2)
+    assert _run(_policy(clock, method="GET"), clock, [(Outcome.UNKNOWN, None)]) == ("answer", 2)
 
 
 def test_429_waits_until_the_absolute_reset_time():
-    delay = plan_retry(Outcome.RATE_LIMITED, method="POST", **{**BASE, "reset_at": 1_030.0})
-    assert delay is not None
+    clock = FakeClock()
+    assert _run(_policy(clock), clock, [(Outcome.RATE_LIMITED, 1_030.0)]) == ("answer", 2)
+    [delay] = clock.sleeps
     assert 30.0 <= delay <= 31.0
 
 
 def test_a_wait_past_the_deadline_gives_up():
-    assert plan_retry(Outcome.RATE_LIMITED, method="POST", **{**BASE, "reset_at": 1_300.0}) is None
+    clock = FakeClock()
+    result, attempts = _run(_policy(clock), clock, [(Outcome.RATE_LIMITED, 1_300.0)])
+    assert isinstance(result, FailedAttempt)
+    assert (attempts, clock.sleeps) == (1, [])
 
 
 def test_retries_stop_after_max_retries():
-    assert plan_retry(Outcome.NOT_SENT, method="POST", **{**BASE, "retry_number": 4}) is None
-    assert plan_retry(Outcome.FATAL, method="POST", **BASE) is None
+    clock = FakeClock()
+    result, attempts = _run(_policy(clock), clock, [(Outcome.NOT_SENT, None)] * 5)
+    assert isinstance(result, FailedAttempt)
+    assert attempts == 4  # the first and max_retries=3 more
+    result, attempts = _run(_policy(clock), clock, [(Outcome.FATAL, None)])
+    assert (isinstance(result, FailedAttempt), attempts) == (True, 1)
+
+
+def test_an_exception_from_an_attempt_is_never_retried():
+    clock = FakeClock()
+
+    def attempt():
+        raise ValueError("before_send failed")
+
+    with pytest.raises(ValueError, match="before_send"):
+        _policy(clock).run(attempt, before_sleep=lambda state: None)
+    assert clock.sleeps == []
+
+
+def test_a_cancel_during_the_wait_raises_the_last_error_without_another_attempt():
+    cancel = threading.Event()
+    cancel.set()
+    calls = []
+
+    def attempt():
+        calls.append(1)
+        return FailedAttempt(BrazeTransportError("refused"), Outcome.NOT_SENT)
+
+    with pytest.raises(BrazeTransportError, match="refused"):
+        _policy(FakeClock(), clock=time.monotonic, deadline=time.monotonic() + 100).run(
+            attempt, before_sleep=lambda state: None, cancel=cancel
+        )
+    assert calls == [1]
 
 
 def test_backoff_grows_exponentially_and_is_capped():

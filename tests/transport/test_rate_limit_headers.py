@@ -4,18 +4,25 @@ import logging
 
 import pytest
 
-from airflow_provider_braze.transport import rate_limit
-from airflow_provider_braze.transport.rate_limit import RateLimitInfo, parse_http_date
+from airflow_provider_braze.transport import rate_limit_headers as rate_limit
+from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo, parse_http_date
 
 NOW = 1_795_791_000.0
 
 
-def test_headers_are_read_case_insensitively():
-    lower = RateLimitInfo.from_headers(
-        {"x-ratelimit-limit": "250000", "x-ratelimit-remaining": "17", "x-ratelimit-reset": "1795791600"}, now=NOW
+def test_headers_are_read_case_insensitively_as_requests_and_aiohttp_give_them():
+    from multidict import CIMultiDict
+    from requests.structures import CaseInsensitiveDict
+
+    lower = RateLimitInfo.from_headers(  # HTTP/2 lower-cases header names
+        CaseInsensitiveDict(
+            {"x-ratelimit-limit": "250000", "x-ratelimit-remaining": "17", "x-ratelimit-reset": "1795791600"}
+        ),
+        now=NOW,
     )
     mixed = RateLimitInfo.from_headers(
-        {"X-RateLimit-Limit": "250000", "X-RATELIMIT-REMAINING": "17", "X-Ratelimit-Reset": "1795791600"}, now=NOW
+        CIMultiDict({"X-RateLimit-Limit": "250000", "X-RATELIMIT-REMAINING": "17", "X-Ratelimit-Reset": "1795791600"}),
+        now=NOW,
     )
     assert lower == mixed == RateLimitInfo(limit=250000, remaining=17, reset_at=1795791600.0)
 

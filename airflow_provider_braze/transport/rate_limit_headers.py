@@ -1,7 +1,8 @@
-"""Braze's ``X-RateLimit-*`` and ``Date`` response headers, read defensively.
+"""Braze's ``X-RateLimit-*`` and ``Date`` response headers, read defensively (``rate_limiter`` paces by them).
 
 Braze sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` on every
-response; under HTTP/2 they arrive lower-cased, so they are read case-insensitively. ``Reset`` is an
+response; under HTTP/2 they arrive lower-cased: the headers are read from the case-insensitive mapping
+requests (``CaseInsensitiveDict``) or aiohttp (``CIMultiDictProxy``) gives. ``Reset`` is an
 absolute UTC epoch time in seconds on Braze's clock, not a delta; the ``Date`` header gives that clock.
 
 A value the client cannot trust (not a number, infinite, NaN, negative, a millisecond epoch, a reset
@@ -28,17 +29,6 @@ MAX_RESET_BEHIND_SECONDS = 3600.0
 _warned: set[tuple[str, str]] = set()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    for key, value in headers.items():
-        if key.lower() == wanted:
-            return value
-    return None
-
-
 def _ignore(name: str, value: str, rule: str) -> None:
     """Warn once per header and rule (a misbehaving proxy would otherwise flood the log)."""
     if (name, rule) in _warned:
@@ -48,7 +38,7 @@ def _ignore(name: str, value: str, rule: str) -> None:
 
 
 def _count(headers: Mapping[str, str], name: str) -> int | None:
-    text = _header(headers, name)
+    text = headers.get(name)
     if text is None:
         return None
     try:
@@ -64,7 +54,7 @@ def _count(headers: Mapping[str, str], name: str) -> int | None:
 
 def _reset(headers: Mapping[str, str], now: float) -> float | None:
     name = "X-RateLimit-Reset"
-    text = _header(headers, name)
+    text = headers.get(name)
     if text is None:
         return None
     try:
@@ -120,11 +110,12 @@ class RateLimitInfo:
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str], *, now: float | None = None) -> RateLimitInfo:
-        """Parse the headers of a response (any capitalisation); untrustworthy values become None.
+        """Parse the headers of a response; untrustworthy values become None.
 
+        :param headers: the response's headers, as requests or aiohttp give them (case-insensitive).
         :param now: the local epoch time, to judge ``Reset`` (default: ``time.time()``).
         """
-        server_date = parse_http_date(_header(headers, "Date"))
+        server_date = parse_http_date(headers.get("Date"))
         # Judge Reset against Braze's clock when the answer says what it is.
         reference = server_date if server_date is not None else (time.time() if now is None else now)
         return cls(
