@@ -37,7 +37,8 @@ def _ignore(name: str, value: str, rule: str) -> None:
     log.warning("Ignoring Braze response header %s=%r: %s", name, value[:40], rule)
 
 
-def _count(headers: Mapping[str, str], name: str) -> int | None:
+def _finite(headers: Mapping[str, str], name: str) -> float | None:
+    """The header as a finite number; None (with a warning) when it is absent or not one."""
     text = headers.get(name)
     if text is None:
         return None
@@ -46,24 +47,30 @@ def _count(headers: Mapping[str, str], name: str) -> int | None:
     except ValueError:
         _ignore(name, text, "not a number")
         return None
-    if not math.isfinite(value) or value < 0:
-        _ignore(name, text, "must be a finite count of 0 or more")
+    if not math.isfinite(value):
+        _ignore(name, text, "not a finite number")
+        return None
+    return value
+
+
+def _count(headers: Mapping[str, str], name: str) -> int | None:
+    value = _finite(headers, name)
+    if value is None:
+        return None
+    if value < 0:
+        _ignore(name, headers[name], "must be a count of 0 or more")
         return None
     return int(value)
 
 
 def _reset(headers: Mapping[str, str], now: float) -> float | None:
     name = "X-RateLimit-Reset"
-    text = headers.get(name)
-    if text is None:
+    value = _finite(headers, name)
+    if value is None:
         return None
-    try:
-        value = float(text.strip())
-    except ValueError:
-        _ignore(name, text, "not a number")
-        return None
-    if not math.isfinite(value) or value <= 0:
-        _ignore(name, text, "must be a finite, positive epoch time in seconds")
+    text = headers[name]
+    if value <= 0:
+        _ignore(name, text, "must be a positive epoch time in seconds")
         return None
     if value > now + MAX_RESET_AHEAD_SECONDS:
         _ignore(name, text, "more than a day ahead (a millisecond epoch?)")
