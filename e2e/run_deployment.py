@@ -1,27 +1,36 @@
 #!/usr/bin/env python3
-"""The deployment test (``make e2e``): the provider on a real, distributed Airflow 3 on this machine.
+"""The deployment test (``make e2e``): the provider on real, distributed Airflow 3 and 2.11 on this machine.
 
-Started by this script, from packages, no containers: PostgreSQL (metadata database), Redis (Celery
-broker), the Braze sandbox, and Airflow 3 with ``CeleryExecutor`` — scheduler, dag-processor,
-triggerer, API server and two Celery workers with their own hostnames. The Celery workers get no
-metadata-database address at all: task code reaches Airflow only through the Task Execution API.
+Started by this script, from packages, no containers: PostgreSQL (one server, a metadata database per
+Airflow version), Redis (Celery broker), the Braze sandbox; then Airflow 3 with ``CeleryExecutor`` —
+scheduler, dag-processor, triggerer, API server and two Celery workers with their own hostnames — and
+after it Airflow 2.11 with ``LocalExecutor`` — scheduler, webserver (REST API ``/api/v1``, basic auth),
+triggerer. The Celery workers get no metadata-database address at all: task code reaches Airflow only
+through the Task Execution API.
 
 Checks, all through Airflow's REST API (as a user's CI would) and the sandbox's ``/_sandbox`` API:
 
-A. every example DAG: scheduled, manual without a logical date, manual with one, a backfill and a
-   second run succeed; the deferred broadcast sensor and CDI wait ran in the triggerer process;
-B. a 20,000-recipient sharded send fans out over both workers, stays in one shared rate budget and
+A. every example DAG: scheduled, manual (Airflow 3: without a logical date and with one, a backfill)
+   and a second run succeed; the deferred broadcast sensor and CDI wait ran in the triggerer process;
+B. a 20,000-recipient sharded send (Airflow 3: over both workers) stays in one shared rate budget and
    delivers every recipient exactly once;
 C. clearing a successful shard sends nothing again;
-D. ``kill -9`` of one worker's whole process tree mid-send: Airflow's heartbeat timeout retries the
-   shards on the other worker, they resume from the record kept in the metadata database (a
-   Variable, written through the Task Execution API), nobody is messaged twice, every recipient is
-   delivered or in a batch named as "may have been sent", and those batches are at most the
-   in-flight window.
+D. ``kill -9`` mid-send — Airflow 3: one worker's whole process tree, the shards retried on the other
+   worker after the heartbeat timeout; Airflow 2: two shards' task processes (the LocalExecutor's
+   task supervisor and its task runner), retried after the scheduler's zombie detection. They resume
+   from the record kept in the metadata database (a Variable; on Airflow 3 written through the Task
+   Execution API), nobody is messaged twice, every recipient is delivered or in a batch named as
+   "may have been sent", and those batches are at most the in-flight window;
+E. (Airflow 3, when chromium + chromedriver are installed) the UI in headless Chromium: the
+   connection form, its Test button (success, then the 401 advice), the extra link, rendered fields;
+F. the documented follow-up: the killed shards cleared with ``on_unknown_outcome="resend"`` send
+   exactly the named batches, every recipient is then messaged at least once; the duplicates this
+   creates (named batches that had in fact reached Braze) are reported.
 
-Stdlib only: it builds its own virtualenv (.venv/e2e) and installs the OS packages it needs
-(``apt-get``, as root). Every process is stopped by its PID at the end, also on failure; a failed
-check prints the tail of every component's log. Usage: ``python3 e2e/run_deployment.py [--keep]``.
+Stdlib only: it builds its own virtualenvs (.venv/e2e, .venv/e2e-airflow2) and installs the OS
+packages it needs (``apt-get``, as root). Every process is stopped by its PID at the end of its
+version's part, also on failure; a failed check prints the tail of every component's log.
+Usage: ``python3 e2e/run_deployment.py [--airflow 2|3|both] [--ui|--no-ui] [--serve]``.
 """
 
 # ruff: noqa: T201 - a command-line test: printing is its output
