@@ -461,6 +461,14 @@ class E2E:
         self.dep.start("sandbox", argv, dict(os.environ))
         wait_for("the sandbox", lambda: self.sandbox("GET", "summary") is not None, 60)
 
+    def fresh_sandbox(self) -> None:
+        """Each Airflow version starts on a sandbox as ``start_sandbox`` made it (a reset drops broadcasts)."""
+        self.sandbox("POST", "reset")
+        self.sandbox("POST", "config", {"latency": 0.0})
+        digest_at = (datetime.now(timezone.utc) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        digest = {"broadcast_id": "weekly-digest-campaign", "name": "Weekly digest", "next_send_time": digest_at}
+        self.sandbox("POST", "broadcasts", digest)
+
     def airflow_env(self, sql_conn: str, broker: str) -> dict[str, str]:
         braze = {
             "conn_type": "braze",
@@ -909,6 +917,7 @@ class E2E:
     def run_checks(self) -> None:
         """Start this version's Airflow and run its checks (a failed wait raises CheckFailedError)."""
         started = time.monotonic()
+        self.fresh_sandbox()
         self.start_airflow()
         self.numbers["startup seconds"] = round(time.monotonic() - started, 1)
         self.examples()
