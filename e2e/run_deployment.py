@@ -690,7 +690,8 @@ class E2E:
         )
 
     def fan_out(self) -> str:
-        log(f"B. {BIG_RECIPIENTS} recipients over {SHARDS} shards on two Celery workers")
+        where = "two Celery workers" if self.workers else "the LocalExecutor"
+        log(f"B. {BIG_RECIPIENTS} recipients over {SHARDS} shards on {where}")
         self.sandbox("POST", "reset")
         self.sandbox("POST", "config", {"latency": 0.2})
         started = time.monotonic()
