@@ -2,7 +2,7 @@
 #   make demo   run every example DAG with `airflow dags test` against the embedded Braze sandbox
 #   make test   everything CI runs: `make check`, then `make e2e`, `make dist-check` and `make min-deps`
 #   make check        lint, then the whole pytest suite on Airflow 2.11 and on the newest Airflow 3
-#   make e2e          the deployment test: PostgreSQL, Redis, Airflow 3 with Celery workers, the sandbox
+#   make e2e          the deployment test: Airflow 3 (Celery workers, UI) and 2.11 (LocalExecutor), the sandbox
 #   make dist-check   build sdist + wheel, install the wheel into clean venvs (Airflow 2.11 and 3) and use it
 #   make min-deps     the unit suite with every dependency at its lowest allowed version
 # Each sets itself up from nothing: virtual environments under .venv/, installs included.
@@ -27,7 +27,7 @@ help:
 	@echo "make demo   # example DAGs end to end against the Braze sandbox, then what was sent"
 	@echo "make test   # everything CI runs: check + e2e + dist-check + min-deps"
 	@echo "make check  # lint + all pytest tests on Airflow 2.11 and the newest Airflow 3"
-	@echo "make e2e    # the deployment test (Celery workers, triggerer, REST API, a killed worker)"
+	@echo "make e2e    # the deployment test: Airflow 3 Celery + UI, Airflow 2.11 LocalExecutor, killed workers"
 	@echo "make bench  # benchmarks against the sandbox (BENCH_ARGS=--quick: about half the time)"
 	@echo "make dist-check  # build sdist + wheel, install the wheel like a user on Airflow 2.11 and 3, use it"
 	@echo "make min-deps    # unit suite with every dependency at its lowest allowed version"
@@ -109,10 +109,14 @@ min-deps:
 	PYTHON="$(PYTHON)" .ci/min-deps
 
 # The deployment test: PostgreSQL, Redis, the sandbox, Airflow 3 with CeleryExecutor (scheduler,
-# dag-processor, triggerer, API server, two Celery workers), all started from packages by
-# e2e/run_deployment.py, which also installs them (apt-get as root; its own venv in .venv/e2e).
+# dag-processor, triggerer, API server, two Celery workers) and its UI in headless Chromium when
+# chromium + chromedriver are installed (E2E_UI=0 skips it, E2E_UI=1 installs them), then Airflow 2.11
+# with LocalExecutor (scheduler, webserver, triggerer). All started from packages by
+# e2e/run_deployment.py, which also installs them: apt-get as root; its venvs .venv/e2e (Airflow 3,
+# Celery provider, selenium) and .venv/e2e-airflow2. E2E_ARGS="--airflow 3" runs one version only.
+E2E_ARGS ?=
 e2e:
-	$(PYTHON) e2e/run_deployment.py
+	$(PYTHON) e2e/run_deployment.py $(E2E_ARGS)
 
 clean:
 	rm -rf .venv $(DEMO_HOME) .pytest_cache .mypy_cache .ruff_cache .dist-check dist

@@ -60,11 +60,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "login"],
+    # port stays visible: see BrazeHook.get_ui_field_behaviour (Airflow 3.3's Test button)
+    "hidden-fields": ["schema", "login"],
     "relabeling": {"host": "REST endpoint", "password": "REST API key"},
     "placeholders": {
         "host": "https://rest.iad-01.braze.com or an instance name such as US-01 or EU-02",
         "password": "REST API key from Settings > APIs and Identifiers",
+        "port": "443 (optional; lets Airflow 3.3's Test button work)",
     },
 }
 

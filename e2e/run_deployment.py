@@ -1,33 +1,43 @@
 #!/usr/bin/env python3
-"""The deployment test (``make e2e``): the provider on a real, distributed Airflow 3 on this machine.
+"""The deployment test (``make e2e``): the provider on real, distributed Airflow 3 and 2.11 on this machine.
 
-Started by this script, from packages, no containers: PostgreSQL (metadata database), Redis (Celery
-broker), the Braze sandbox, and Airflow 3 with ``CeleryExecutor`` — scheduler, dag-processor,
-triggerer, API server and two Celery workers with their own hostnames. The Celery workers get no
-metadata-database address at all: task code reaches Airflow only through the Task Execution API.
+Started by this script, from packages, no containers: PostgreSQL (one server, a metadata database per
+Airflow version), Redis (Celery broker), the Braze sandbox; then Airflow 3 with ``CeleryExecutor`` —
+scheduler, dag-processor, triggerer, API server and two Celery workers with their own hostnames — and
+after it Airflow 2.11 with ``LocalExecutor`` — scheduler, webserver (REST API ``/api/v1``, basic auth),
+triggerer. The Celery workers get no metadata-database address at all: task code reaches Airflow only
+through the Task Execution API.
 
 Checks, all through Airflow's REST API (as a user's CI would) and the sandbox's ``/_sandbox`` API:
 
-A. every example DAG: scheduled, manual without a logical date, manual with one, a backfill and a
-   second run succeed; the deferred broadcast sensor and CDI wait ran in the triggerer process;
-B. a 20,000-recipient sharded send fans out over both workers, stays in one shared rate budget and
+A. every example DAG: scheduled, manual (Airflow 3: without a logical date and with one, a backfill)
+   and a second run succeed; the deferred broadcast sensor and CDI wait ran in the triggerer process;
+B. a 20,000-recipient sharded send (Airflow 3: over both workers) stays in one shared rate budget and
    delivers every recipient exactly once;
 C. clearing a successful shard sends nothing again;
-D. ``kill -9`` of one worker's whole process tree mid-send: Airflow's heartbeat timeout retries the
-   shards on the other worker, they resume from the record kept in the metadata database (a
-   Variable, written through the Task Execution API), nobody is messaged twice, every recipient is
-   delivered or in a batch named as "may have been sent", and those batches are at most the
-   in-flight window.
+D. ``kill -9`` mid-send — Airflow 3: one worker's whole process tree, the shards retried on the other
+   worker after the heartbeat timeout; Airflow 2: two shards' task processes (the LocalExecutor's
+   task supervisor and its task runner), retried after the scheduler's zombie detection. They resume
+   from the record kept in the metadata database (a Variable; on Airflow 3 written through the Task
+   Execution API), nobody is messaged twice, every recipient is delivered or in a batch named as
+   "may have been sent", and those batches are at most the in-flight window;
+E. (Airflow 3, when chromium + chromedriver are installed) the UI in headless Chromium: the
+   connection form, its Test button (success, then the 401 advice), the extra link, rendered fields;
+F. the documented follow-up: the killed shards cleared with ``on_unknown_outcome="resend"`` send
+   exactly the named batches, every recipient is then messaged at least once; the duplicates this
+   creates (named batches that had in fact reached Braze) are reported.
 
-Stdlib only: it builds its own virtualenv (.venv/e2e) and installs the OS packages it needs
-(``apt-get``, as root). Every process is stopped by its PID at the end, also on failure; a failed
-check prints the tail of every component's log. Usage: ``python3 e2e/run_deployment.py [--keep]``.
+Stdlib only: it builds its own virtualenvs (.venv/e2e, .venv/e2e-airflow2) and installs the OS
+packages it needs (``apt-get``, as root). Every process is stopped by its PID at the end of its
+version's part, also on failure; a failed check prints the tail of every component's log.
+Usage: ``python3 e2e/run_deployment.py [--airflow 2|3|both] [--ui|--no-ui] [--serve]``.
 """
 
 # ruff: noqa: T201 - a command-line test: printing is its output
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import hashlib
 import json
@@ -50,9 +60,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv" / "e2e"
+VENV2 = REPO / ".venv" / "e2e-airflow2"
 AIRFLOW_SPEC = os.environ.get("E2E_AIRFLOW_SPEC", "apache-airflow>=3.0.0,<4")
+AIRFLOW2_SPEC = os.environ.get("E2E_AIRFLOW2_SPEC", "apache-airflow>=2.11.0,<2.12")
 # celery 5.7 removed celery.backends.database.retry, which apache-airflow-providers-celery 3.26 imports.
-EXTRA_PACKAGES = ["apache-airflow-providers-celery", "celery<5.7", "redis"]
+# selenium drives the UI check (Chromium and chromedriver are the OS's).
+PACKAGES3 = [AIRFLOW_SPEC, "apache-airflow-providers-celery", "celery<5.7", "redis", "selenium"]
+# Airflow 2.11 with LocalExecutor: PostgreSQL's driver and provider come with the provider's [test] extra.
+PACKAGES2 = [AIRFLOW2_SPEC]
 SHARDS = 4
 BIG_RECIPIENTS = 20_000
 BATCH = 50
@@ -102,20 +117,20 @@ def ensure_os_packages(*, ui: bool = False) -> None:
         subprocess.run(["service", service, "stop"], capture_output=True, check=False)
 
 
-def ensure_venv() -> Path:
-    stamp = VENV / ".installed"
-    spec = " ".join([AIRFLOW_SPEC, *EXTRA_PACKAGES])
-    key = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + spec.encode()).hexdigest()
+def ensure_venv(venv: Path, packages: list[str]) -> Path:
+    """A virtualenv with ``packages`` and this provider, rebuilt when either changes."""
+    stamp = venv / ".installed"
+    key = hashlib.sha256((REPO / "pyproject.toml").read_bytes() + " ".join(packages).encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == key:
-        return VENV / "bin"
-    log(f"building {VENV} ({AIRFLOW_SPEC} + celery provider + this provider)")
-    shutil.rmtree(VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-    pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        return venv / "bin"
+    log(f"building {venv} ({' '.join(packages)} + this provider)")
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, AIRFLOW_SPEC, *EXTRA_PACKAGES, "-e", f"{REPO}[test,demo]"], check=True)
+    subprocess.run([*pip, *packages, "-e", f"{REPO}[test,demo]"], check=True)
     stamp.write_text(key)
-    return VENV / "bin"
+    return venv / "bin"
 
 
 def free_port() -> int:
@@ -170,7 +185,13 @@ class Deployment:
         return pids
 
     def stop_all(self) -> None:
-        for proc in reversed(list(self.procs.values())):
+        self.stop(list(self.procs))
+        log("every process stopped")
+
+    def stop(self, names: list[str]) -> None:
+        """SIGTERM to each named process group, SIGKILL after 20 s."""
+        procs = {name: self.procs[name] for name in names if name in self.procs}
+        for proc in reversed(list(procs.values())):
             if proc.poll() is not None:
                 continue
             try:
@@ -178,7 +199,7 @@ class Deployment:
             except ProcessLookupError:
                 continue
         deadline = time.monotonic() + 20
-        for name, proc in reversed(list(self.procs.items())):
+        for name, proc in reversed(list(procs.items())):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -189,7 +210,6 @@ class Deployment:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-        log("every process stopped")
 
 
 def descendants(pid: int) -> list[int]:
@@ -233,11 +253,15 @@ class CheckFailedError(Exception):
 # -- HTTP ----------------------------------------------------------------------------------------
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30) -> Any:
+def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 30, auth: str = "") -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Accept": "application/json"}
+    if data is not None:  # Flask (Airflow 2) answers 400 to a JSON content type without a body
+        headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
+    elif auth:
+        headers["Authorization"] = auth
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -296,6 +320,30 @@ class AirflowAPI:
         return str(wait_for(f"{dag_id} {run_id}", finished, timeout, interval=2))
 
 
+class AirflowAPIv1(AirflowAPI):
+    """Airflow 2's stable REST API (``/api/v1``) with basic auth (``[api] auth_backends``)."""
+
+    def __init__(self, base: str, user: str, password: str) -> None:
+        super().__init__(base)
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def login(self) -> None:
+        self("GET", "/health")
+
+    def __call__(self, method: str, path: str, body: Any = None) -> Any:
+        return http(method, f"{self.base}/api/v1{path}", body, auth=self.auth)
+
+    def trigger(self, dag_id: str, logical_date: str | None = None, note: str = "") -> str:
+        body: dict[str, Any] = {"logical_date": logical_date} if logical_date else {}
+        if note:
+            body["note"] = note
+        return str(self("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"])
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str = "return_value") -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self("GET", f"{path}?map_index={map_index}&stringify=false")["value"]
+
+
 def quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
@@ -304,20 +352,29 @@ def quote(value: str) -> str:
 
 
 class E2E:
-    def __init__(self, bin_dir: Path, root: Path) -> None:
+    """Airflow 3 with CeleryExecutor: the checks A-F (module docstring) on one deployment."""
+
+    version = "3"
+    workers: tuple[str, ...] = WORKERS
+    kill_what = "one Celery worker's whole process tree"
+    retry_where = "on the other worker"
+
+    def __init__(self, bin_dir: Path, root: Path, dep: Deployment | None = None, ports: dict[str, int] | None = None):
         self.bin = bin_dir
         self.root = root
-        self.dep = Deployment(root)
+        self.dep = dep or Deployment(root)
         self.failures: list[str] = []
         self.passed = 0
         self.numbers: dict[str, Any] = {}
         self.ports = {name: free_port() for name in ("pg", "redis", "sandbox", "api")}
+        self.ports.update(ports or {})
         self.sandbox_url = f"http://127.0.0.1:{self.ports['sandbox']}"
         self.api = AirflowAPI(f"http://127.0.0.1:{self.ports['api']}")
-        self.home = root / "airflow-home"
+        self.home = root / f"airflow{self.version}-home"
         self.ui = False
         self.ui_task: tuple[str, str] | None = None
-        self.dags = root / "dags"
+        self.dags = root / f"dags-airflow{self.version}"
+        self.components: list[str] = []
 
     # checks collect failures and go on, so one run reports everything it saw
     def check(self, ok: bool, message: str, *, report_only: bool = False) -> None:
@@ -336,7 +393,16 @@ class E2E:
 
     # -- components --
 
-    def start_postgres(self) -> str:
+    def database(self, name: str) -> str:
+        """A new database ``name`` on the test's PostgreSQL server (started on first use): its URL."""
+        port = self.ports["pg"]
+        if "postgres" not in self.dep.procs:
+            self.start_postgres()
+        psql = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
+        subprocess.run([*psql, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/{name}"
+
+    def start_postgres(self) -> None:
         initdb, postgres = pg_bin("initdb"), pg_bin("postgres")
         if not initdb or not postgres:
             raise CheckFailedError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -363,8 +429,6 @@ class E2E:
         wait_for(
             "PostgreSQL", lambda: subprocess.run([*psql, "-c", "SELECT 1"], capture_output=True).returncode == 0, 60
         )
-        subprocess.run([*psql, "-c", "CREATE DATABASE airflow"], check=True, capture_output=True)
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
 
     def start_redis(self) -> str:
         port = self.ports["redis"]
@@ -396,6 +460,14 @@ class E2E:
         ]
         self.dep.start("sandbox", argv, dict(os.environ))
         wait_for("the sandbox", lambda: self.sandbox("GET", "summary") is not None, 60)
+
+    def fresh_sandbox(self) -> None:
+        """Each Airflow version starts on a sandbox as ``start_sandbox`` made it (a reset drops broadcasts)."""
+        self.sandbox("POST", "reset")
+        self.sandbox("POST", "config", {"latency": 0.0})
+        digest_at = (datetime.now(timezone.utc) + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        digest = {"broadcast_id": "weekly-digest-campaign", "name": "Weekly digest", "next_send_time": digest_at}
+        self.sandbox("POST", "broadcasts", digest)
 
     def airflow_env(self, sql_conn: str, broker: str) -> dict[str, str]:
         braze = {
@@ -449,13 +521,14 @@ class E2E:
             *sorted((REPO / "e2e" / "dags").glob("e2e_*.py")),
         ]:
             (self.dags / source.name).symlink_to(source)
-        env = self.airflow_env(self.start_postgres(), self.start_redis())
+        env = self.airflow_env(self.database("airflow3"), self.start_redis())
         self.env = env
         airflow = str(self.bin / "airflow")
         migrate = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=600)
         if migrate.returncode != 0:
             raise CheckFailedError("airflow db migrate failed:\n" + (migrate.stdout + migrate.stderr)[-4000:])
         log("metadata database migrated (PostgreSQL)")
+        before = set(self.dep.procs)
         self.dep.start("api-server", [airflow, "api-server", "--port", str(self.ports["api"])], env)
         self.dep.start("scheduler", [airflow, "scheduler"], env)
         self.dep.start("dag-processor", [airflow, "dag-processor"], env)
@@ -467,6 +540,7 @@ class E2E:
             worker_env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] = str(free_port())
             argv = [airflow, "celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"]
             self.dep.start(name, argv, worker_env)
+        self.components = [n for n in self.dep.procs if n not in before]
         wait_for("the API server", lambda: http("GET", f"{self.api.base}/api/v2/monitor/health"), 180, interval=2)
         self.api.login()
         expected = {p.name[:-3] for p in self.dags.iterdir()}
@@ -573,7 +647,8 @@ class E2E:
         )
         texts = [f.read_text(errors="replace") for f in files]
         self.numbers.setdefault("trigger logs written by the triggerer", {})[f"{dag_id}.{task_id}"] = len(files)
-        return any("Trigger fired event" in t for t in texts)
+        # Airflow 3: "Trigger fired event"; Airflow 2: "Trigger <name> (ID n) fired: TriggerEvent<...>"
+        return any("Trigger fired event" in t or ") fired: TriggerEvent" in t for t in texts)
 
     def ui_checks(self) -> None:
         """The UI in headless Chromium: connection form, Test button, extra link, rendered fields."""
@@ -615,7 +690,8 @@ class E2E:
         )
 
     def fan_out(self) -> str:
-        log(f"B. {BIG_RECIPIENTS} recipients over {SHARDS} shards on two Celery workers")
+        where = "two Celery workers" if self.workers else "the LocalExecutor"
+        log(f"B. {BIG_RECIPIENTS} recipients over {SHARDS} shards on {where}")
         self.sandbox("POST", "reset")
         self.sandbox("POST", "config", {"latency": 0.2})
         started = time.monotonic()
@@ -626,7 +702,8 @@ class E2E:
         tis = self.shard_tis(run_id)
         hosts = Counter(t["hostname"] for t in tis)
         self.numbers["shards per worker"] = dict(hosts)
-        self.check(all(hosts.get(w, 0) >= 1 for w in WORKERS), f"shards ran on both workers: {dict(hosts)}")
+        if self.workers:
+            self.check(all(hosts.get(w, 0) >= 1 for w in self.workers), f"shards ran on both workers: {dict(hosts)}")
         deliveries: dict[str, int] = self.sandbox("GET", "deliveries")
         self.check(len(deliveries) == BIG_RECIPIENTS, f"distinct recipients delivered: {len(deliveries)}")
         self.check(
@@ -651,14 +728,7 @@ class E2E:
     def cleared_sends_nothing(self, run_id: str) -> None:
         log("C. a successful shard cleared and run again sends nothing")
         self.sandbox("POST", "reset")
-        body = {
-            "dry_run": False,
-            "dag_run_id": run_id,
-            "task_ids": [["notify_members", 0]],
-            "only_failed": False,
-            "reset_dag_runs": True,
-        }
-        self.api("POST", f"/dags/{BIG_DAG}/clearTaskInstances", body)
+        self.clear_shards(run_id, [0])
         wait_for(
             "the cleared shard to run again",
             lambda: self.api.tries(BIG_DAG, run_id, "notify_members", 0)[-1]["try_number"] >= 2,
@@ -670,8 +740,27 @@ class E2E:
         sent = [r for r in self.sandbox("GET", "requests") if r["path"] == "/campaigns/trigger/send"]
         self.check(not sent, f"requests sent by the cleared shard: {len(sent)}")
 
-    def worker_killed(self) -> None:
-        log("D. kill -9 one worker's process tree mid-send")
+    def kill_mid_send(self, tis: list[dict[str, Any]]) -> tuple[str, list[int], list[int]]:
+        """``kill -9`` of worker-1's whole process tree: (what was killed, its shards, the pids)."""
+        victim = "worker-1"
+        on_victim = [t["map_index"] for t in tis if t["hostname"] == victim]
+        return victim, on_victim, self.dep.kill_tree(victim)
+
+    def retried_elsewhere(self, final: dict[str, Any], victim: str) -> bool:
+        return bool(final["try_number"] >= 2 and final["hostname"] != victim)
+
+    def clear_shards(self, run_id: str, map_indexes: list[int]) -> None:
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": [["notify_members", i] for i in map_indexes],
+            "only_failed": False,
+            "reset_dag_runs": True,
+        }
+        self.api("POST", f"/dags/{BIG_DAG}/clearTaskInstances", body)
+
+    def worker_killed(self) -> tuple[str, dict[int, list[int]]]:
+        log(f"D. kill -9 mid-send ({self.kill_what})")
         self.sandbox("POST", "reset")
         self.sandbox("POST", "config", {"latency": 3.0})  # slow answers: batches are in flight when it dies
         run_id = self.big_run("worker killed")
@@ -682,17 +771,15 @@ class E2E:
             return tis if len(running) == SHARDS and self._sent_count() >= 60 else None
 
         tis = wait_for("all 4 shards sending", sending, 300, interval=1)
-        victim = "worker-1"
-        on_victim = [t["map_index"] for t in tis if t["hostname"] == victim]
-        self.numbers["shards on the killed worker"] = on_victim
         sent_before = self._sent_count()
-        pids = self.dep.kill_tree(victim)
+        victim, on_victim, pids = self.kill_mid_send(tis)
+        self.numbers["kill: shards killed"] = on_victim
         killed_at = time.monotonic()
         log(
             f"killed {victim}: {len(pids)} processes (pids {pids}) after {sent_before} requests;"
             f" its shards: {on_victim}"
         )
-        self.check(bool(on_victim), f"the killed worker was running shards: {on_victim}")
+        self.check(bool(on_victim), f"the killed processes were running shards: {on_victim}")
         state = self.api.wait_run(BIG_DAG, run_id, 600)
         self.numbers["kill: seconds from kill to run end"] = round(time.monotonic() - killed_at, 1)
         self.check(state == "success", f"{BIG_DAG} run with a killed worker: {state}")
@@ -707,8 +794,8 @@ class E2E:
             tries = self.api.tries(BIG_DAG, run_id, "notify_members", index)
             final = tries[-1]
             self.check(
-                final["try_number"] >= 2 and final["hostname"] != victim,
-                f"shard {index} retried elsewhere: try {final['try_number']} on {final['hostname']}",
+                self.retried_elsewhere(final, victim),
+                f"shard {index} retried ({self.retry_where}): try {final['try_number']} on {final['hostname']}",
             )
             result = self.api.xcom(BIG_DAG, run_id, "notify_members", index)
             unknown[index] = list(result.get("unknown_outcome_batches", []))
@@ -736,12 +823,68 @@ class E2E:
             f"every recipient delivered or in a named unknown batch"
             f" ({len(missing)} missing, {len(unexplained)} unexplained)",
         )
-        variables = self.api("GET", "/variables?limit=100&variable_key_pattern=notify_members")["variables"]
-        records = [v["key"] for v in variables if v["key"].startswith("braze_resume")]
+        variables = self.api("GET", "/variables?limit=100")["variables"]
+        records = [v["key"] for v in variables if v["key"].startswith("braze_resume") and "notify_members" in v["key"]]
         self.numbers["resume records of the sharded sends (Variables)"] = len(records)
         sizes = [len(str(self.api("GET", f"/variables/{quote(key)}")["value"])) for key in records]
         self.numbers["largest resume record (characters)"] = max(sizes, default=0)
         self.check(len(records) >= 2 * SHARDS, f"resume records in the metadata database: {len(records)} Variables")
+        self.numbers["kill: batches reported 'may have been sent'"] = sum(len(v) for v in unknown.values())
+        return run_id, unknown
+
+    def resend_unknown(self, run_id: str, unknown: dict[int, list[int]]) -> None:
+        """The documented follow-up: clear the killed shards with ``on_unknown_outcome="resend"``.
+
+        The resend must send exactly the batches named "may have been sent" (every recipient then at
+        least once); recipients it messages twice are the in-flight batches that had in fact reached
+        Braze before the kill (reported, the price of resending an unknown outcome).
+        """
+        log("F. the follow-up: the killed shards cleared with on_unknown_outcome='resend'")
+        named = {i: batches for i, batches in unknown.items() if batches}
+        if not named:
+            log("no batch was reported 'may have been sent': nothing to resend")
+            return
+        placed = self.shard_membership()
+        expected = {k for k, (shard, batch) in placed.items() if batch in named.get(shard, [])}
+        before: dict[str, int] = self.sandbox("GET", "deliveries")
+        requests_before = self._sent_count()
+        self.sandbox("POST", "config", {"latency": 0.2})
+        self.api("POST", "/variables", {"key": "e2e_on_unknown_outcome", "value": "resend"})
+        try:
+            self.clear_shards(run_id, sorted(named))
+            wait_for(
+                "the cleared shards to run again",
+                lambda: (
+                    all(
+                        self.api.tries(BIG_DAG, run_id, "notify_members", i)[-1]["state"] not in ("success", "failed")
+                        for i in named
+                    )
+                    or self.api.run_state(BIG_DAG, run_id) not in ("success", "failed")
+                ),
+                120,
+                1,
+            )
+            state = self.api.wait_run(BIG_DAG, run_id, 300)
+        finally:
+            self.api("DELETE", "/variables/e2e_on_unknown_outcome")
+        self.check(state == "success", f"resend run: {state}")
+        after: dict[str, int] = self.sandbox("GET", "deliveries")
+        resent = {k for k in after if after[k] > before.get(k, 0)}
+        requests = self._sent_count() - requests_before
+        self.numbers["resend: batches named"] = sum(len(b) for b in named.values())
+        self.numbers["resend: requests sent"] = requests
+        self.numbers["resend: recipients sent"] = len(resent)
+        self.check(
+            resent == expected,
+            f"the resend sent exactly the named batches' recipients ({len(resent)} sent, {len(expected)} named,"
+            f" {len(resent - expected)} outside them, {len(expected - resent)} of them not sent)",
+        )
+        missing = [k for k in placed if after.get(k, 0) == 0]
+        self.check(not missing, f"after the resend every recipient was messaged at least once ({len(missing)} not)")
+        duplicates = sum(1 for c in after.values() if c > 1)
+        outside = sum(1 for k, c in after.items() if c > 1 and k not in expected)
+        self.numbers["resend: duplicates (in-flight batches that had in fact been delivered)"] = duplicates
+        self.check(outside == 0, f"no duplicate outside the named batches ({outside})")
 
     def _sent_count(self) -> int:
         return sum(1 for r in self.sandbox("GET", "requests") if r["path"] == "/campaigns/trigger/send")
@@ -772,72 +915,272 @@ class E2E:
         finally:
             self.dep.stop_all()
 
-    def run(self) -> int:
+    def run_checks(self) -> None:
+        """Start this version's Airflow and run its checks (a failed wait raises CheckFailedError)."""
         started = time.monotonic()
-        try:
-            self.start_sandbox()
-            self.start_airflow()
-            self.numbers["startup seconds"] = round(time.monotonic() - started, 1)
-            self.examples()
-            if self.ui:
-                self.ui_checks()
-            run_id = self.fan_out()
-            self.cleared_sends_nothing(run_id)
-            self.worker_killed()
-        except CheckFailedError as error:
-            self.failures.append(str(error))
-            log(f"FAIL  {error}")
-        except BaseException as error:
-            self.failures.append(f"interrupted: {error!r}")
-            raise
-        finally:
-            if self.failures:
-                self.dep.tail()
-            self.dep.stop_all()
-        self.numbers["seconds"] = round(time.monotonic() - started, 1)
-        print("\n===== deployment test =====")
-        print(
-            "components: postgres, redis, braze sandbox, airflow api-server, scheduler, dag-processor, triggerer, "
-            f"celery {WORKERS[0]}, celery {WORKERS[1]}"
+        self.fresh_sandbox()
+        self.start_airflow()
+        self.numbers["startup seconds"] = round(time.monotonic() - started, 1)
+        self.examples()
+        if self.ui:
+            self.ui_checks()
+        run_id = self.fan_out()
+        self.cleared_sends_nothing(run_id)
+        killed_run, unknown = self.worker_killed()
+        self.resend_unknown(killed_run, unknown)
+
+
+class E2EAirflow2(E2E):
+    """Airflow 2.11 with LocalExecutor: scheduler, webserver (REST API ``/api/v1``, basic auth), triggerer.
+
+    The same checks as on Airflow 3 but the UI; a manual run always has a logical date on Airflow 2
+    and the REST API has no backfill. The kill: ``kill -9`` of two shards' task processes — the
+    LocalExecutor's task supervisor (``airflow tasks run --local``) and its task runner — while they
+    send; the executor reports them failed and the scheduler retries them.
+    """
+
+    version = "2"
+    workers = ()
+    kill_what = "two shards' LocalExecutor task processes (supervisor and task runner)"
+    retry_where = "by the scheduler, after the executor reported the killed process"
+    USER, PASSWORD = "admin", "admin-e2e"
+
+    def __init__(self, bin_dir: Path, root: Path, dep: Deployment, ports: dict[str, int]) -> None:
+        super().__init__(bin_dir, root, dep, {"pg": ports["pg"], "sandbox": ports["sandbox"]})
+        self.api = AirflowAPIv1(f"http://127.0.0.1:{self.ports['api']}", self.USER, self.PASSWORD)
+
+    def airflow2_env(self, sql_conn: str) -> dict[str, str]:
+        env = self.airflow_env(sql_conn, "redis://unused")
+        for key in [k for k in env if k.startswith(("AIRFLOW__CELERY__", "AIRFLOW__API_AUTH__"))]:
+            del env[key]
+        env.pop("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", None)
+        env.pop("AIRFLOW__CORE__HOSTNAME_CALLABLE", None)
+        env.update(
+            {
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth",
+                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.ports["api"]),
+                "AIRFLOW__WEBSERVER__BASE_URL": self.api.base,
+                "AIRFLOW__WEBSERVER__SECRET_KEY": "e2e-not-a-secret",
+                "AIRFLOW__WEBSERVER__WORKERS": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "20",
+                "AIRFLOW__SCHEDULER__ZOMBIE_DETECTION_INTERVAL": "3",
+                "AIRFLOW__SCHEDULER__CATCHUP_BY_DEFAULT": "False",
+                "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "10",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
+                "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
+            }
         )
-        for key, value in self.numbers.items():
+        return env
+
+    def start_airflow(self) -> None:
+        self.dags.mkdir()
+        for source in [
+            *sorted((REPO / "example_dags").glob("example_*.py")),
+            *sorted((REPO / "e2e" / "dags").glob("e2e_*.py")),
+        ]:
+            (self.dags / source.name).symlink_to(source)
+        env = self.airflow2_env(self.database("airflow2"))
+        self.env = env
+        airflow = str(self.bin / "airflow")
+        for argv in (
+            [airflow, "db", "migrate"],
+            [
+                airflow,
+                "users",
+                "create",
+                "--username",
+                self.USER,
+                "--password",
+                self.PASSWORD,
+                "--role",
+                "Admin",
+                "--email",
+                "admin@example.com",
+                "--firstname",
+                "E2E",
+                "--lastname",
+                "Admin",
+            ],
+        ):
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise CheckFailedError(f"{' '.join(argv[1:3])} failed:\n" + (done.stdout + done.stderr)[-4000:])
+        log("Airflow 2 metadata database migrated (PostgreSQL), admin user created")
+        before = set(self.dep.procs)
+        self.dep.start("af2-webserver", [airflow, "webserver", "--port", str(self.ports["api"])], env)
+        self.dep.start("af2-scheduler", [airflow, "scheduler"], env)
+        self.dep.start("af2-triggerer", [airflow, "triggerer"], env)
+        self.components = [n for n in self.dep.procs if n not in before]
+        wait_for("the webserver's REST API", lambda: self.api("GET", "/health"), 240, interval=3)
+        expected = {p.name[:-3] for p in self.dags.iterdir()}
+
+        def parsed() -> bool:
+            dag_ids = {d["dag_id"] for d in self.api("GET", "/dags?limit=100")["dags"]}
+            return expected <= dag_ids
+
+        wait_for("every DAG parsed", parsed, 240, interval=3)
+        log(f"{len(expected)} DAGs parsed")
+
+    def examples(self) -> None:
+        log("A. example DAGs on Airflow 2: scheduled, manual (REST API), a second manual run")
+        examples = sorted(p.name[:-3] for p in (REPO / "example_dags").glob("example_*.py"))
+        for dag_id in examples:
+            self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+        runs = [(dag_id, "manual", self.api.trigger(dag_id)) for dag_id in examples]
+        deadline = time.monotonic() + 420
+        for dag_id, kind, run_id in runs:
+            state = self.api.wait_run(dag_id, run_id, max(10, deadline - time.monotonic()))
+            self.check(state == "success", f"{dag_id} ({kind}) {run_id}: {state}")
+        second = [
+            (d, self.api.trigger(d))
+            for d in ("example_braze_abandoned_cart", "example_braze_sharded_send", "example_braze_cdi_sync")
+        ]
+        for dag_id, run_id in second:
+            state = self.api.wait_run(dag_id, run_id, max(10, deadline - time.monotonic()))
+            self.check(state == "success", f"{dag_id} (second manual run) {run_id}: {state}")
+
+        def all_finished() -> list[dict[str, Any]] | None:
+            every = [r for d in examples for r in self.api.runs(d)]
+            return every if all(r["state"] in ("success", "failed") for r in every) else None
+
+        every = wait_for("every example run", all_finished, max(10, deadline - time.monotonic()), interval=3)
+        kinds = Counter(r["run_type"] for r in every)
+        self.numbers["example runs by type"] = dict(kinds)
+        for r in every:
+            if r["run_type"] == "scheduled":
+                self.check(r["state"] == "success", f"{r['dag_id']} (scheduled) {r['dag_run_id']}: {r['state']}")
+        self.check(kinds["scheduled"] >= 3, f"scheduled runs of the 3 scheduled examples: {kinds['scheduled']}")
+        for dag_id in examples:
+            self.api("PATCH", f"/dags/{dag_id}", {"is_paused": True})
+        self.check(
+            self._trigger_log_fired("example_braze_cdi_sync", "sync_to_braze"),
+            "the CDI sync wait ran in the triggerer (its trigger log shows the event fired)",
+        )
+        self.deferred_broadcast_wait()
+        logs = "".join(self.dep.log_path(n).read_text(errors="replace") for n in self.components)
+        logs += "".join(p.read_text(errors="replace") for p in (self.home / "logs").rglob("*.log"))
+        self.check("sandbox-rest-api-key" not in logs, "the API key is in no component or task log")
+
+    def kill_mid_send(self, tis: list[dict[str, Any]]) -> tuple[str, list[int], list[int]]:
+        """``kill -9`` of shards 0 and 1's task supervisors (``airflow tasks run --local``) and their children."""
+        victims = [0, 1]
+        scheduler = self.dep.procs["af2-scheduler"].pid
+        supervisors: dict[int, int] = {}
+        for pid in descendants(scheduler):
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if "task supervisor" in title and BIG_DAG in title:
+                for index in victims:
+                    if f"'--map-index', '{index}'" in title:
+                        supervisors[index] = pid
+        killed: list[int] = []
+        for _index, pid in sorted(supervisors.items()):
+            tree = [pid, *descendants(pid)]
+            for each in tree:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(each, signal.SIGKILL)
+            killed += tree
+        return "task processes", sorted(supervisors), killed
+
+    def retried_elsewhere(self, final: dict[str, Any], victim: str) -> bool:
+        return bool(final["try_number"] >= 2)
+
+    def clear_shards(self, run_id: str, map_indexes: list[int]) -> None:
+        """Airflow 2's clear takes task ids only: every shard of the run is cleared."""
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": ["notify_members"],
+            "only_failed": False,
+            "reset_dag_runs": True,
+            "include_upstream": False,
+            "include_downstream": False,
+        }
+        self.api("POST", f"/dags/{BIG_DAG}/clearTaskInstances", body)
+
+
+def run_suite(phases: list[E2E]) -> int:
+    """Sandbox and PostgreSQL once, then each Airflow in turn (its processes stopped before the next)."""
+    dep = phases[0].dep
+    started = time.monotonic()
+    try:
+        phases[0].start_sandbox()
+        for phase in phases:
+            log(f"===== Airflow {phase.version} =====")
+            phase_started = time.monotonic()
+            try:
+                phase.run_checks()
+            except CheckFailedError as error:
+                phase.failures.append(str(error))
+                log(f"FAIL  {error}")
+            finally:
+                phase.numbers["seconds"] = round(time.monotonic() - phase_started, 1)
+                if phase.failures:
+                    dep.tail()
+                dep.stop(phase.components)
+    except BaseException as error:
+        phases[-1].failures.append(f"interrupted: {error!r}")
+        raise
+    finally:
+        dep.stop_all()
+    failures = [f"Airflow {p.version}: {f}" for p in phases for f in p.failures]
+    print("\n===== deployment test =====")
+    for phase in phases:
+        print(f"Airflow {phase.version}: components: postgres, braze sandbox, {', '.join(phase.components)}")
+        for key, value in phase.numbers.items():
             print(f"  {key}: {value}")
-        print(f"logs: {self.dep.logs}")
-        if self.failures:
-            print(f"{len(self.failures)} check(s) FAILED:")
-            for failure in self.failures:
-                print(f"  - {failure}")
-        else:
-            print("every check passed")
-        print(f"e2e: {self.passed} passed, {len(self.failures)} failed")
-        return 1 if self.failures else 0
+    print(f"seconds (whole step after setup): {round(time.monotonic() - started, 1)}")
+    print(f"logs: {dep.logs}")
+    if failures:
+        print(f"{len(failures)} check(s) FAILED:")
+        for failure in failures:
+            print(f"  - {failure}")
+    else:
+        print("every check passed")
+    print(f"e2e: {sum(p.passed for p in phases)} passed, {len(failures)} failed")
+    return 1 if failures else 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, homes) afterwards")
     parser.add_argument("--root", help="work directory (default: a new one under /tmp)")
-    parser.add_argument("--ui", action="store_true", help="also drive the UI in headless Chromium (installs it)")
-    parser.add_argument("--serve", action="store_true", help="start the deployment, run no check, wait for Ctrl-C")
+    parser.add_argument(
+        "--airflow", choices=("2", "3", "both"), default="both", help="which Airflow to deploy (default: 3, then 2)"
+    )
+    ui = parser.add_mutually_exclusive_group()
+    ui.add_argument("--ui", action="store_true", help="require the UI check (installs chromium as root)")
+    ui.add_argument("--no-ui", action="store_true", help="skip the UI check")
+    parser.add_argument("--serve", action="store_true", help="start Airflow 3, run no check, wait for Ctrl-C")
     args = parser.parse_args()
-    ensure_os_packages(ui=args.ui or os.environ.get("E2E_UI") == "1")
-    bin_dir = ensure_venv()
+    # The UI check runs whenever Chromium and chromedriver are installed; --ui / E2E_UI=1 installs them.
+    require_ui = args.ui or os.environ.get("E2E_UI") == "1"
+    ensure_os_packages(ui=require_ui)
+    have_browser = bool(shutil.which("chromium") and shutil.which("chromedriver"))
+    run_ui = not (args.no_ui or os.environ.get("E2E_UI") == "0") and (require_ui or have_browser)
+    if not run_ui and args.airflow != "2":
+        reason = "--no-ui / E2E_UI=0" if have_browser else "chromium and chromedriver not installed"
+        log(f"SKIPPING the UI check in headless Chromium ({reason}; `apt-get install chromium chromium-driver`)")
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="braze-e2e-"))
     root.mkdir(parents=True, exist_ok=True)
-    test = E2E(bin_dir, root)
-    test.ui = args.ui or os.environ.get("E2E_UI") == "1"
-    if test.ui:
-        subprocess.run(
-            [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "selenium"],
-            check=True,
-        )
+    phases: list[E2E] = []
+    if args.airflow in ("3", "both") or args.serve:
+        phases.append(E2E(ensure_venv(VENV, PACKAGES3), root))
+        phases[0].ui = run_ui
+    if args.airflow in ("2", "both") and not args.serve:
+        dep = phases[0].dep if phases else Deployment(root)
+        ports = phases[0].ports if phases else {"pg": free_port(), "sandbox": free_port()}
+        phases.append(E2EAirflow2(ensure_venv(VENV2, PACKAGES2), root, dep, ports))
 
     def on_signal(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)  # unwinds through E2E.run's finally, which stops every process
+        raise SystemExit(128 + signum)  # unwinds through run_suite's finally, which stops every process
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return test.serve() if args.serve else test.run()
+    return phases[0].serve() if args.serve else run_suite(phases)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ FLAGS = [
     "--disable-dev-shm-usage",
     "--window-size=1400,1300",
 ]
+HIDDEN_OR_PORT = {"login", "port", "schema"}
 API_KEY = "sandbox-rest-api-key"  # the sandbox's key: not a secret, but it must not be shown
 # Records the UI's XMLHttpRequest answers (URL, status, body) in window.__answers.
 RECORD_RESPONSES = """
@@ -92,47 +93,61 @@ def run_ui_checks(
         time.sleep(2)
 
         # -- the connection form --
-        driver.get(f"{base}/connections")
-        button("Add Connection").click()
-        driver.find_element(By.NAME, "connection_id").send_keys("braze_from_the_form")
-        combo = driver.find_element(By.XPATH, "//input[@role='combobox']")
-        combo.send_keys("Braze")
-        time.sleep(1)
-        combo.send_keys(Keys.ENTER)
-        wait_text("REST endpoint")
-        form = body_text()
-        check(
-            "REST endpoint" in form and "REST API key" in form,
-            "connection form: fields relabelled REST endpoint / REST API key",
-        )
-        names = {e.get_attribute("name") for e in driver.find_elements(By.XPATH, "//input | //textarea")}
-        check(
-            not ({"login", "port", "schema"} & names),
-            f"connection form: hidden fields absent ({sorted(names & {'login', 'port', 'schema'})})",
-        )
-        driver.find_element(By.NAME, "host").send_keys(sandbox_url)
-        driver.find_element(By.NAME, "password").send_keys(API_KEY)
-        driver.save_screenshot(str(shots / "connection-form.png"))
-        button("Extra Fields").click()
-        wait_text("Requests per hour")
-        extras = body_text()
-        check(
-            "The workspace's shared hourly rate limit" in extras
-            and "Concurrent requests of one batched send" in extras,
-            "connection form: extras with their help text",
-        )
-        driver.save_screenshot(str(shots / "connection-form-extras.png"))
-        button("Save").click()
-        check(wait_text("braze_from_the_form"), "connection saved through the form")
+        def add_connection(conn_id: str, key: str, *, inspect: bool) -> None:
+            driver.get(f"{base}/connections")
+            button("Add Connection").click()
+            driver.find_element(By.NAME, "connection_id").send_keys(conn_id)
+            combo = driver.find_element(By.XPATH, "//input[@role='combobox']")
+            combo.send_keys("Braze")
+            time.sleep(1)
+            combo.send_keys(Keys.ENTER)
+            wait_text("REST endpoint")
+            if inspect:
+                form = body_text()
+                check(
+                    "REST endpoint" in form and "REST API key" in form,
+                    "connection form: fields relabelled REST endpoint / REST API key",
+                )
+                names = {e.get_attribute("name") for e in driver.find_elements(By.XPATH, "//input | //textarea")}
+                check(
+                    not ({"login", "schema"} & names) and "port" in names,
+                    f"connection form: login and schema hidden, port shown ({sorted(names & HIDDEN_OR_PORT)})",
+                )
+            driver.find_element(By.NAME, "host").send_keys(sandbox_url)
+            # Airflow 3.3.2's Test button sends port 0 for a connection without one (apache/airflow#73298)
+            driver.find_element(By.NAME, "port").send_keys(sandbox_url.rsplit(":", 1)[1])
+            driver.find_element(By.NAME, "password").send_keys(key)
+            if inspect:
+                driver.save_screenshot(str(shots / "connection-form.png"))
+                button("Extra Fields").click()
+                wait_text("Requests per hour")
+                extras = body_text()
+                from airflow_provider_braze.get_provider_info import CONN_FIELDS
 
-        # -- Test: success against the sandbox --
-        driver.execute_script(RECORD_RESPONSES)  # to quote the API server's answer if the test fails
-        test_connection(driver, By, "braze_from_the_form")
-        ok = wait_text("Test Connection Successful", 30)
-        driver.save_screenshot(str(shots / "connection-test.png"))
-        answers = [a for a in driver.execute_script("return window.__answers || []") if "connections/test" in a]
-        check(
-            ok, "Test button: success against the sandbox" + ("" if ok else f" (API server answered: {answers[-1:]})")
+                missing = [name for name, spec in CONN_FIELDS.items() if spec["description"] not in extras]
+                check(not missing, f"connection form: extras with their help text (missing: {missing})")
+                driver.save_screenshot(str(shots / "connection-form-extras.png"))
+            button("Save").click()
+            check(wait_text(conn_id), f"connection {conn_id} saved through the form")
+
+        def press_test(conn_id: str, expected: str, what: str, shot: str) -> None:
+            driver.execute_script(RECORD_RESPONSES)  # to quote the API server's answer if the test fails
+            test_connection(driver, By, conn_id)
+            ok = wait_text(expected, 30)
+            driver.save_screenshot(str(shots / shot))
+            answers = [a for a in driver.execute_script("return window.__answers || []") if "connections/test" in a]
+            check(ok, f"Test button: {what}" + ("" if ok else f" (API server answered: {answers[-1:]})"))
+
+        add_connection("braze_from_the_form", API_KEY, inspect=True)
+        press_test(
+            "braze_from_the_form", "Test Connection Successful", "success against the sandbox", "connection-test.png"
+        )
+        add_connection("braze_wrong_key", "not-the-sandbox-key", inspect=False)
+        press_test(
+            "braze_wrong_key",
+            "Braze rejected the REST API key",
+            "a wrong key gets the 401 advice",
+            "connection-test-401.png",
         )
         check(API_KEY not in driver.page_source, "the API key is not in the connections page")
 

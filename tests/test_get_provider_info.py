@@ -76,6 +76,26 @@ def test_airflow2_field_behaviour_matches_the_declarative_one():
     assert legacy["relabeling"] == declared["relabeling"]
 
 
+def test_port_stays_visible_so_airflow_3_3_test_button_can_work():
+    """Airflow 3.3.2's Test button sends ``port: 0`` for a connection without a port, and its API answers
+    400 "host or port differs" (apache/airflow#73298): a typed port is the user's way round it."""
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    declared = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+    legacy = BrazeHook.get_ui_field_behaviour()
+    assert "port" not in declared["hidden-fields"]
+    assert "port" not in legacy["hidden_fields"]
+    assert declared["placeholders"]["port"] == legacy["placeholders"]["port"]
+    assert "443" in legacy["placeholders"]["port"]
+
+
+@pytest.mark.parametrize("host", ["https://rest.iad-01.braze.com", "rest.fra-02.braze.eu", "US-01"])
+def test_port_443_typed_for_a_braze_host_changes_nothing(host):
+    from airflow_provider_braze.instances import resolve_rest_endpoint
+
+    assert resolve_rest_endpoint(host, port=443) == resolve_rest_endpoint(host)
+
+
 @pytest.mark.e2e
 def test_airflow_providers_list_shows_the_provider(airflow_cli):
     result = airflow_cli("providers", "list")

@@ -240,13 +240,18 @@ class BrazeHook(HttpHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabel and hide connection form fields (Airflow 2.x forms)."""
+        """Relabel and hide connection form fields (Airflow 2.x forms).
+
+        ``port`` stays visible: Airflow 3.3's *Test* button sends ``port: 0`` for a connection without
+        one, which its API refuses as a different endpoint (fixed upstream, apache/airflow#73298).
+        """
         return {
-            "hidden_fields": ["schema", "port", "login"],
+            "hidden_fields": ["schema", "login"],
             "relabeling": {"host": "REST endpoint", "password": "REST API key"},
             "placeholders": {
                 "host": "https://rest.iad-01.braze.com or an instance name such as US-01 or EU-02",
                 "password": "REST API key from Settings > APIs and Identifiers",
+                "port": "443 (optional; lets Airflow 3.3's Test button work)",
                 "extra": '{"timeout": 30, "max_retries": 5, "retry_unknown_outcome": false}',
             },
         }
