@@ -7,12 +7,12 @@ import os
 import threading
 import time
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze.batch_sender import send_plan
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.engine.batch_sender import send_plan
+from airflow_provider_braze.engine.send_plan import list_source, plan_trigger
 from airflow_provider_braze.operators import (
     BrazeTriggerCampaignOperator,
 )  # imported in the main thread, as Airflow does
-from airflow_provider_braze.send_plan import list_source, plan_trigger
 
 
 def _plan(n: int):
@@ -91,8 +91,8 @@ def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_n
 
     import pytest
 
-    from airflow_provider_braze.batch_sender import BrazeUnknownOutcomeBatchesError
-    from airflow_provider_braze.resume_ledger import PathResumeStore, resume_key
+    from airflow_provider_braze.engine.batch_sender import BrazeUnknownOutcomeBatchesError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, resume_key
     from tests.conftest import run_operator
 
     for name, value in sandbox.airflow_env(extra={"timeout": 30}).items():
@@ -109,7 +109,7 @@ def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_n
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGALRM)
 
-    monkeypatch.setattr("airflow_provider_braze.batch_sender.INTERRUPT_GRACE_SECONDS", 0.1)
+    monkeypatch.setattr("airflow_provider_braze.engine.batch_sender.INTERRUPT_GRACE_SECONDS", 0.1)
     previous = signal.signal(signal.SIGALRM, fire)
     trigger = threading.Thread(target=alarm_when_batches_are_in_flight)
     trigger.start()
@@ -134,8 +134,8 @@ def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_n
 def test_a_failing_outcome_writer_cannot_lose_an_acceptance(hook, sandbox, tmp_path):
     import pytest
 
-    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
-    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
+    from airflow_provider_braze.engine.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
 
     plan = _plan(500)
     store = PathResumeStore(str(tmp_path))
@@ -161,8 +161,8 @@ def test_a_failing_outcome_writer_cannot_lose_an_acceptance(hook, sandbox, tmp_p
 def test_an_exception_out_of_a_worker_thread_counts_as_maybe_sent(hook, sandbox, tmp_path, monkeypatch):
     import pytest
 
-    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
-    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
+    from airflow_provider_braze.engine.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
 
     real = hook.request
     calls = []
@@ -188,8 +188,8 @@ def test_an_exception_out_of_a_worker_thread_counts_as_maybe_sent(hook, sandbox,
 def test_on_kill_stops_dispatching_and_the_task_does_not_end_as_a_success(sandbox, tmp_path, monkeypatch):
     import pytest
 
-    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
-    from airflow_provider_braze.resume_ledger import PathResumeStore, resume_key
+    from airflow_provider_braze.engine.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, resume_key
     from tests.conftest import run_operator
 
     sandbox.configure(latency=0.2)
@@ -217,9 +217,9 @@ def test_a_batch_waiting_for_its_rate_limit_slot_is_not_in_flight(braze_connecti
     """A crash while threads wait for the rate limiter names only the requests really on the wire."""
     import pytest
 
-    from airflow_provider_braze.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.engine.batch_sender import BrazeSendInterruptedError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
     from airflow_provider_braze.hooks.braze import BrazeHook
-    from airflow_provider_braze.resume_ledger import PathResumeStore, ResumeLedger
 
     braze_connection.configure(latency=1.5)
     hook = BrazeHook(settings={"requests_per_hour": 7200, "max_concurrency": 8})  # one request per 0.5 s

@@ -25,7 +25,7 @@ def test_package_name_and_user_agent_carry_the_distribution_name():
     import tomllib
 
     from airflow_provider_braze import __version__
-    from airflow_provider_braze.transport.connection_params import USER_AGENT
+    from airflow_provider_braze.client.transport.connection_params import USER_AGENT
 
     project = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]
     # Airflow refuses a provider whose package-name differs from the installed distribution's name.
@@ -91,7 +91,7 @@ def test_port_stays_visible_so_airflow_3_3_test_button_can_work():
 
 @pytest.mark.parametrize("host", ["https://rest.iad-01.braze.com", "rest.fra-02.braze.eu", "US-01"])
 def test_port_443_typed_for_a_braze_host_changes_nothing(host):
-    from airflow_provider_braze.instances import resolve_rest_endpoint
+    from airflow_provider_braze.client.instances import resolve_rest_endpoint
 
     assert resolve_rest_endpoint(host, port=443) == resolve_rest_endpoint(host)
 

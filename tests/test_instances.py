@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_braze.instances import (
+from airflow_provider_braze.client.instances import (
     INSTANCES,
     BrazeEndpointError,
     instance_for_url,

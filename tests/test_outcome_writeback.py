@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
+from airflow_provider_braze.engine.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
 from airflow_provider_braze.operators import BrazeTriggerCampaignOperator
 from airflow_provider_braze.testing.sandbox import Fault
 from tests.conftest import run_operator

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.recipient_rows import (
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
+from airflow_provider_braze.engine.recipient_rows import (
     identifier_key,
     is_row,
     recipient_from_dict,
@@ -116,7 +116,7 @@ def test_property_names_keep_their_case_and_reserved_columns_match_in_any_case()
 
 
 def test_the_duplicate_finder_grows_and_finds_every_repeat_with_its_first_row():
-    from airflow_provider_braze.recipient_spool import DuplicateFinder
+    from airflow_provider_braze.engine.recipient_spool import DuplicateFinder
 
     finder = DuplicateFinder(capacity=4)  # grows many times
     for i in range(5000):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from airflow_provider_braze.resume_ledger import (
+from airflow_provider_braze.engine.resume_ledger import (
     BrazeResumeMismatchError,
     BrazeResumeStoreError,
     BrazeResumeSupersededError,

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze.batch_sender import BrazeUnknownOutcomeBatchesError
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.engine.batch_sender import BrazeUnknownOutcomeBatchesError
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.operators import BrazeSendMessageOperator, BrazeTriggerCampaignOperator
 from airflow_provider_braze.testing.sandbox import Fault
@@ -223,9 +223,9 @@ def test_a_bad_reconcile_flag_is_refused_before_sending(sandbox, tmp_path):
 def test_the_look_ups_stop_at_their_time_budget(sandbox):
     import time
 
+    from airflow_provider_braze.engine.send_plan import list_source, plan_trigger
+    from airflow_provider_braze.engine.unknown_outcome_reconciliation import reconcile_unknown_batches
     from airflow_provider_braze.hooks.braze import BrazeHook
-    from airflow_provider_braze.send_plan import list_source, plan_trigger
-    from airflow_provider_braze.unknown_outcome_reconciliation import reconcile_unknown_batches
 
     plan = plan_trigger(
         endpoint=ep.TRIGGER_CAMPAIGN,

@@ -20,7 +20,25 @@ from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 from requests.utils import default_headers
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.transport.concurrency import LatencyMeter
+from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
+from airflow_provider_braze.client.transport.responses import (
+    BrazeResponse,
+    failed_answer,
+    failed_transport,
+    parse_success,
+)
+from airflow_provider_braze.client.transport.retry_policy import (
+    FailedAttempt,
+    Outcome,
+    RetryPolicy,
+    classify_requests_exception,
+    retry_logger,
+)
+from airflow_provider_braze.client.transport.settings import BrazeClientSettings
 from airflow_provider_braze.exceptions import (
     BrazeAPIError,
     BrazeAuthenticationError,
@@ -29,24 +47,6 @@ from airflow_provider_braze.exceptions import (
     BrazePermissionError,
     BrazeRateLimitError,
 )
-from airflow_provider_braze.transport.concurrency import LatencyMeter
-from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
-from airflow_provider_braze.transport.responses import (
-    BrazeResponse,
-    failed_answer,
-    failed_transport,
-    parse_success,
-)
-from airflow_provider_braze.transport.retry_policy import (
-    FailedAttempt,
-    Outcome,
-    RetryPolicy,
-    classify_requests_exception,
-    retry_logger,
-)
-from airflow_provider_braze.transport.settings import BrazeClientSettings
 
 JSONDict = dict[str, Any]
 
@@ -209,7 +209,7 @@ class BrazeHook(HttpHook):
         name such as ``US-05``; password: REST API key; extras: client settings).
     :param settings: client settings overriding the connection's extras (``timeout``,
         ``max_retries``, ``retry_deadline``, ``retry_unknown_outcome``, ...; see
-        :class:`~airflow_provider_braze.transport.settings.BrazeClientSettings`).
+        :class:`~airflow_provider_braze.client.transport.settings.BrazeClientSettings`).
     """
 
     conn_name_attr = "braze_conn_id"
@@ -751,12 +751,12 @@ class BrazeHook(HttpHook):
         Braze's answer to an ``external_send_id`` it saw in the last 24 hours ("The external reference
         has been queued") is returned as an acceptance (``queued`` and ``get("deduplicated")`` true),
         not raised: the email was already sent. Give an ``external_send_id`` (see
-        :func:`~airflow_provider_braze.transactional.derive_external_send_id`) to make repeats safe.
+        :func:`~airflow_provider_braze.engine.transactional_plan.derive_external_send_id`) to make repeats safe.
 
         :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
         :param retry_unknown_outcome: retry after a timeout/500/504 (safe with an ``external_send_id``).
         """
-        from airflow_provider_braze.transactional import already_queued_response, check_external_send_id
+        from airflow_provider_braze.client.transactional import already_queued_response, check_external_send_id
 
         if external_send_id is not None:
             check_external_send_id(external_send_id)

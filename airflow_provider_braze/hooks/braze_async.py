@@ -23,7 +23,17 @@ import aiohttp
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow.providers.http.hooks.http import HttpAsyncHook, SessionConfig
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
+from airflow_provider_braze.client.transport.responses import BrazeResponse, failed_transport
+from airflow_provider_braze.client.transport.retry_policy import (
+    FailedAttempt,
+    RetryPolicy,
+    classify_aiohttp_exception,
+    retry_logger,
+)
 from airflow_provider_braze.hooks.braze import (
     Dispatch,
     build_rate_limiter,
@@ -31,16 +41,6 @@ from airflow_provider_braze.hooks.braze import (
     format_end_time,
     paused_too_long,
     read_answer,
-)
-from airflow_provider_braze.transport.connection_params import BrazeConnectionParams, resolve_connection_params
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
-from airflow_provider_braze.transport.responses import BrazeResponse, failed_transport
-from airflow_provider_braze.transport.retry_policy import (
-    FailedAttempt,
-    RetryPolicy,
-    classify_aiohttp_exception,
-    retry_logger,
 )
 
 

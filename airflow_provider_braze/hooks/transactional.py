@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.transactional import already_queued_response
+from airflow_provider_braze.client.transport.responses import BrazeResponse
 from airflow_provider_braze.exceptions import BrazeAPIError
 from airflow_provider_braze.hooks.braze import BrazeHook
-from airflow_provider_braze.transactional import already_queued_response
-from airflow_provider_braze.transport.responses import BrazeResponse
 
 
 class BrazeTransactionalHook(BrazeHook):

@@ -9,18 +9,18 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_braze.batch_sender import (
+from airflow_provider_braze.client.instances import dashboard_link
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
+from airflow_provider_braze.engine.batch_sender import (
     BrazeSendInterruptedError,
     BrazeUnknownOutcomeBatchesError,
     SendOutcome,
     send_plan,
 )
+from airflow_provider_braze.engine.send_plan import SendPlan, redact
 from airflow_provider_braze.exceptions import BrazeValidationError
-from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY
-from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.rendered_fields import parse_flag, parse_rendered
-from airflow_provider_braze.send_plan import SendPlan, redact
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -97,7 +97,7 @@ class BrazeBaseOperator(BaseOperator):
             raise BrazeValidationError(err.field, err.rule) from None
 
     def send_options(self, context: Context, plan: SendPlan) -> dict[str, Any]:
-        """Keyword arguments of :func:`~airflow_provider_braze.batch_sender.send_plan` (override to add
+        """Keyword arguments of :func:`~airflow_provider_braze.engine.batch_sender.send_plan` (override to add
         concurrency and resuming)."""
         return {}
 

@@ -8,24 +8,23 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.batch_sender import (
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.engine.batch_sender import (
     ON_UNKNOWN_OUTCOME,
     BrazeSendInterruptedError,
     BrazeUnknownOutcomeBatchesError,
     SendOutcome,
 )
-from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.outcome_writer import OutcomeWriter
-from airflow_provider_braze.recipient_sources import iter_sql_rows
-from airflow_provider_braze.resume_ledger import (
+from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
+from airflow_provider_braze.engine.recipient_sources import iter_sql_rows
+from airflow_provider_braze.engine.resume_ledger import (
     DEFAULT_RETENTION_DAYS,
     PathResumeStore,
     ResumeLedger,
     VariableResumeStore,
     resume_key,
 )
-from airflow_provider_braze.send_plan import (
+from airflow_provider_braze.engine.send_plan import (
     PlannedRequest,
     RecipientSource,
     SendPlan,
@@ -33,7 +32,8 @@ from airflow_provider_braze.send_plan import (
     list_source,
     rows_source,
 )
-from airflow_provider_braze.unknown_outcome_reconciliation import describe, reconcile_unknown_batches
+from airflow_provider_braze.engine.unknown_outcome_reconciliation import describe, reconcile_unknown_batches
+from airflow_provider_braze.operators.base import BrazeBaseOperator
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context

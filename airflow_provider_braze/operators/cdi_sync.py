@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
-from airflow_provider_braze.cdi_runs import (
+from airflow_provider_braze.client.cdi_runs import (
     MAX_STATUS_PAGES,
     FoundRun,
     find_run,
@@ -21,8 +21,8 @@ from airflow_provider_braze.cdi_runs import (
     status_of,
     unknown_status_message,
 )
+from airflow_provider_braze.client.instances import dashboard_link
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError, BrazeCDISyncError
-from airflow_provider_braze.instances import dashboard_link
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
 
 if TYPE_CHECKING:

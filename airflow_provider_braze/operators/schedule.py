@@ -14,12 +14,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze.batch_sender import SendOutcome
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.schedules import build_schedule
+from airflow_provider_braze.engine.batch_sender import SendOutcome
+from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
 from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator
 from airflow_provider_braze.operators.trigger import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
-from airflow_provider_braze.schedules import build_schedule
-from airflow_provider_braze.send_plan import SendPlan, plan_message, plan_trigger
 
 _SCHEDULE_FIELDS = ("schedule", "in_local_time", "at_optimal_time")
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.batch_sender import SendOutcome
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.client.schedules import LOCAL_FLAGS, build_schedule
+from airflow_provider_braze.engine.batch_sender import SendOutcome
+from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.schedules import LOCAL_FLAGS, build_schedule
-from airflow_provider_braze.send_plan import SendPlan
 
 KINDS = ("messages", "campaign", "canvas")
 _OWNER_FIELD = {"messages": None, "campaign": "campaign_id", "canvas": "canvas_id"}

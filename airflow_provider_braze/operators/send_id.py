@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.batch_sender import SendOutcome
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.engine.batch_sender import SendOutcome
+from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.send_plan import SendPlan
 
 
 class BrazeCreateSendIdOperator(BrazeBaseOperator):

@@ -8,18 +8,19 @@ from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.client.transactional import DEDUP_WINDOW_HOURS, redact_transactional
+from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
+from airflow_provider_braze.engine.transactional_plan import plan_transactional
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
-from airflow_provider_braze.send_plan import PlannedRequest, SendPlan
-from airflow_provider_braze.transactional import DEDUP_WINDOW_HOURS, plan_transactional, redact_transactional
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from airflow_provider_braze.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
     from airflow_provider_braze.hooks.transactional import BrazeTransactionalHook
-    from airflow_provider_braze.outcome_writer import OutcomeWriter
 
 _JSON = "json"
 #: A resend of unknown outcomes is refused once the DAG run is this old: Braze's de-duplication

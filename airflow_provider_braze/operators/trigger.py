@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
+from airflow_provider_braze.engine.send_plan import SendPlan, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
-from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.send_plan import SendPlan, plan_trigger
 
 _JSON = "json"
 

@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_braze.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.client.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_braze import analytics_series as series
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.analytics_series import StatsRow, StatsTarget
+from airflow_provider_braze.client import analytics_series as series
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.client.analytics_series import StatsRow, StatsTarget
 from airflow_provider_braze.exceptions import BrazeValidationError
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class BrazeAnalyticsToSqlOperator(BaseOperator):
         return list(dict.fromkeys(found))
 
     def _sql_targets(self) -> list[StatsTarget]:
-        from airflow_provider_braze.recipient_sources import iter_sql_rows
+        from airflow_provider_braze.engine.recipient_sources import iter_sql_rows
 
         conn_id = self.ids_conn_id or self.sql_conn_id
         targets = []
@@ -193,7 +193,7 @@ class BrazeAnalyticsToSqlOperator(BaseOperator):
             raise BrazeValidationError(err.field, err.rule) from None
         from airflow.providers.common.compat.sdk import BaseHook
 
-        from airflow_provider_braze.analytics_table import AnalyticsTable
+        from airflow_provider_braze.engine.analytics_table import AnalyticsTable
         from airflow_provider_braze.hooks.braze import BrazeHook
 
         table = AnalyticsTable(BaseHook.get_connection(self.sql_conn_id).get_hook(), str(self.table))

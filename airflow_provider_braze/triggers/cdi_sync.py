@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_braze.cdi_runs import (
+from airflow_provider_braze.client.cdi_runs import (
     MAX_STATUS_PAGES,
     find_run,
     next_cursor,

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from airflow_provider_braze.broadcast_matching import BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.client.broadcast_matching import BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
 from airflow_provider_braze.triggers.base import BrazeTrigger, PatientWait, is_transient
 

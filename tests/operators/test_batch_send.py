@@ -9,10 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
+from airflow_provider_braze.engine.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
+from airflow_provider_braze.engine.resume_ledger import (
+    BrazeResumeMismatchError,
+    PathResumeStore,
+    ResumeLedger,
+    resume_key,
+)
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.operators import BrazeSendMessageOperator, BrazeTriggerCampaignOperator
-from airflow_provider_braze.resume_ledger import BrazeResumeMismatchError, PathResumeStore, ResumeLedger, resume_key
 from airflow_provider_braze.testing.sandbox import Fault
 from tests.conftest import run_operator
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_braze.client.payload_rules import REQUEST_BYTES_BUDGET
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.operators import (
     BrazeScheduleCanvasOperator,
@@ -20,7 +21,6 @@ from airflow_provider_braze.operators import (
     BrazeTriggerCampaignOperator,
     BrazeTriggerCanvasOperator,
 )
-from airflow_provider_braze.payload_rules import REQUEST_BYTES_BUDGET
 from tests.conftest import run_operator
 
 PUSH = {"apple_push": {"alert": "Hello"}}

@@ -15,16 +15,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
-from airflow_provider_braze.exceptions import BrazeAPIError, BrazeValidationError
-from airflow_provider_braze.operators import BrazeSendTransactionalEmailOperator
-from airflow_provider_braze.payload_validation import PayloadRuleError
-from airflow_provider_braze.testing.sandbox import Fault
-from airflow_provider_braze.transactional import (
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
+from airflow_provider_braze.client.transactional import (
     EXTERNAL_SEND_ID_PATTERN,
     check_external_send_id,
-    derive_external_send_id,
 )
+from airflow_provider_braze.engine.batch_sender import BrazeBatchError, BrazeUnknownOutcomeBatchesError
+from airflow_provider_braze.engine.transactional_plan import derive_external_send_id
+from airflow_provider_braze.exceptions import BrazeAPIError, BrazeValidationError
+from airflow_provider_braze.operators import BrazeSendTransactionalEmailOperator
+from airflow_provider_braze.testing.sandbox import Fault
 from tests.conftest import run_operator
 
 FAST_EXTRAS = {"backoff_base": 0.01, "backoff_max": 0.05, "timeout": 1, "max_retries": 0}

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from airflow_provider_braze.batch_sender import BrazeBatchError
+from airflow_provider_braze.engine.batch_sender import BrazeBatchError
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.operators import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
 from tests.conftest import run_operator

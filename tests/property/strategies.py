@@ -16,7 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.operators import (
     BrazeScheduleCampaignOperator,
     BrazeScheduleCanvasOperator,

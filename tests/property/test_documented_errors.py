@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.payload_rules import REQUEST_BYTES_BUDGET
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.operators import (
     BrazeScheduleCampaignOperator,
     BrazeSendMessageOperator,
     BrazeTriggerCampaignOperator,
     BrazeTriggerCanvasOperator,
 )
-from airflow_provider_braze.payload_rules import REQUEST_BYTES_BUDGET
-from airflow_provider_braze.payload_validation import PayloadRuleError
 from airflow_provider_braze.testing.sandbox import BrazeSandbox
 
 PUSH = {"apple_push": {"alert": "Hello"}}

@@ -30,11 +30,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from airflow_provider_braze.client.payload_validation import normalise_messages, normalise_recipient
+from airflow_provider_braze.engine.recipient_rows import is_row
+from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.exceptions import BrazeValidationError
-from airflow_provider_braze.payload_validation import normalise_messages, normalise_recipient
-from airflow_provider_braze.recipient_rows import is_row
-from airflow_provider_braze.rendered_fields import parse_flag, parse_rendered
-from airflow_provider_braze.send_plan import SendPlan
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 from airflow_provider_braze.testing.sandbox import BrazeSandbox
 from airflow_provider_braze.testing.sandbox.config import SandboxConfig
 from tests.property.strategies import ENDPOINTS, EndpointCase, mutated

@@ -218,7 +218,7 @@ def test_a_local_time_broadcast_is_not_sent_before_the_last_time_zone(sandbox):
 
 
 def test_evaluate_reports_a_local_time_broadcast_sent_once_every_zone_passed():
-    from airflow_provider_braze.broadcast_matching import BroadcastCriteria, evaluate
+    from airflow_provider_braze.client.broadcast_matching import BroadcastCriteria, evaluate
 
     wall = datetime(2030, 1, 10, 9, 0)
     listing = {

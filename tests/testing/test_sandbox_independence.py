@@ -48,10 +48,10 @@ def test_the_scan_sees_a_forbidden_import(tmp_path: Path) -> None:
     """The check can fail: a module importing the client's validation is reported."""
     module = tmp_path / "bad.py"
     module.write_text(
-        "from airflow_provider_braze import payload_validation as pv\n"
-        "def f():\n    from airflow_provider_braze.payload_rules import MAX_USERS_PER_REQUEST\n"
+        "from airflow_provider_braze.client import payload_validation as pv\n"
+        "def f():\n    from airflow_provider_braze.client.payload_rules import MAX_USERS_PER_REQUEST\n"
     )
     assert _provider_imports(module) == [
-        "airflow_provider_braze.payload_validation",
-        "airflow_provider_braze.payload_rules",
+        "airflow_provider_braze.client",
+        "airflow_provider_braze.client.payload_rules",
     ]

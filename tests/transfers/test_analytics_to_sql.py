@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_braze.analytics_series import (
+from airflow_provider_braze.client.analytics_series import (
     StatsTarget,
     day_windows,
     flatten_messages_series,

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from airflow_provider_braze import endpoints as ep
-from airflow_provider_braze.batch_sender import BrazeBatchError, send_plan
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.engine.batch_sender import BrazeBatchError, send_plan
+from airflow_provider_braze.engine.send_plan import list_source, plan_trigger
 from airflow_provider_braze.exceptions import BrazeRateLimitError
 from airflow_provider_braze.hooks.braze import BrazeHook
-from airflow_provider_braze.send_plan import list_source, plan_trigger
 from tests.conftest import FAST
 
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from airflow_provider_braze.transport.concurrency import ConcurrencyController, LatencyMeter
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import RateLimiter
+from airflow_provider_braze.client.transport.concurrency import ConcurrencyController, LatencyMeter
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.rate_limiter import RateLimiter
 
 WALL = 1_795_867_200.0
 

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from airflow_provider_braze.transport import rate_limit_headers as rate_limit
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo, parse_http_date
+from airflow_provider_braze.client.transport import rate_limit_headers as rate_limit
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo, parse_http_date
 
 NOW = 1_795_791_000.0
 

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.rate_limiter import ClockSkew, RateLimiter, RateLimitWaitTooLongError
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.rate_limiter import ClockSkew, RateLimiter, RateLimitWaitTooLongError
 
 WALL = 1_795_867_200.0
 

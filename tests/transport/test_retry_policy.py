@@ -6,8 +6,7 @@ import time
 import pytest
 import tenacity
 
-from airflow_provider_braze.exceptions import BrazeTransportError
-from airflow_provider_braze.transport.retry_policy import (
+from airflow_provider_braze.client.transport.retry_policy import (
     FailedAttempt,
     Outcome,
     RetryPolicy,
@@ -15,6 +14,7 @@ from airflow_provider_braze.transport.retry_policy import (
     classify_status,
     rate_limit_delay,
 )
+from airflow_provider_braze.exceptions import BrazeTransportError
 
 
 class FakeClock:
@@ -155,7 +155,7 @@ def test_rate_limit_delay_without_reset_falls_back():
 def test_tls_errors_are_maybe_sent_unless_the_handshake_refused_the_certificate():
     import requests
 
-    from airflow_provider_braze.transport.retry_policy import classify_requests_exception
+    from airflow_provider_braze.client.transport.retry_policy import classify_requests_exception
 
     cut = requests.exceptions.SSLError("[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol")
     refused = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_braze.transport.settings import BrazeClientSettings, BrazeSettingsError
+from airflow_provider_braze.client.transport.settings import BrazeClientSettings, BrazeSettingsError
 
 
 def test_defaults_match_braze_limits():

@@ -35,7 +35,7 @@ from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
 if TYPE_CHECKING:
     from tenacity import RetryCallState
 
-    from airflow_provider_braze.transport.settings import BrazeClientSettings
+    from airflow_provider_braze.client.transport.settings import BrazeClientSettings
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
-from airflow_provider_braze.payload_validation import PayloadRuleError, check_schedule, parse_time
+from airflow_provider_braze.client.payload_validation import PayloadRuleError, check_schedule, parse_time
 
 LOCAL_FLAGS = ("in_local_time", "at_optimal_time")
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.retry_policy import FailedAttempt, Outcome, classify_status
 from airflow_provider_braze.exceptions import (
     BrazeAPIError,
     BrazeCDIJobInProgressError,
@@ -28,8 +30,6 @@ from airflow_provider_braze.exceptions import (
     BrazeUnknownOutcomeError,
     error_class_for_status,
 )
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.transport.retry_policy import FailedAttempt, Outcome, classify_status
 
 _TAGS = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"\s+")

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_braze import payload_rules as rules
-from airflow_provider_braze import payload_validation as pv
-from airflow_provider_braze.endpoints import Endpoint
-from airflow_provider_braze.recipient_rows import recipient_from_dict, row_to_recipient
-from airflow_provider_braze.recipient_spool import DuplicateFinder, RecipientSpool
+from airflow_provider_braze.client import payload_rules as rules
+from airflow_provider_braze.client import payload_validation as pv
+from airflow_provider_braze.client.endpoints import Endpoint
+from airflow_provider_braze.engine.recipient_rows import recipient_from_dict, row_to_recipient
+from airflow_provider_braze.engine.recipient_spool import DuplicateFinder, RecipientSpool
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ def spool_source(
         rest of the request budget).
     :param batch_size: recipients per request at most (1 for one-recipient endpoints).
     :param refine: an endpoint's own rules: called with each valid recipient and its label, returns
-        what is spooled (raise :class:`~airflow_provider_braze.payload_validation.PayloadRuleError`).
+        what is spooled (raise :class:`~airflow_provider_braze.client.payload_validation.PayloadRuleError`).
     :param identity: what makes two spooled items duplicates (default: the recipient's identifier).
     :returns: the spool, the duplicate rows listed (``{"row", "first_row"}``) and the duplicate count.
     """

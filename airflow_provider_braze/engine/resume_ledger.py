@@ -586,10 +586,10 @@ def _prune_variables(moment: float, dry_run: bool) -> list[str]:  # pragma: no c
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m airflow_provider_braze.resume_ledger prune [--store PATH] [--dry-run]``."""
+    """``python -m airflow_provider_braze.engine.resume_ledger prune [--store PATH] [--dry-run]``."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_braze.resume_ledger")
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_braze.engine.resume_ledger")
     sub = parser.add_subparsers(dest="command", required=True)
     prune = sub.add_parser("prune", help="delete resume records past their retention")
     prune.add_argument("--store", default="variable", help="'variable' (default) or the resume_store path")

@@ -31,8 +31,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_braze import payload_rules as rules
-from airflow_provider_braze.payload_validation import PayloadRuleError, normalise_recipient, unknown_key_hint
+from airflow_provider_braze.client import payload_rules as rules
+from airflow_provider_braze.client.payload_validation import PayloadRuleError, normalise_recipient, unknown_key_hint
 
 ALIAS_COLUMNS = ("user_alias_name", "user_alias_label")
 RESERVED_COLUMNS = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_braze import payload_validation as pv
+from airflow_provider_braze.client import payload_validation as pv
 
 #: Days per request: campaign and send series take ``length`` 1-100, Canvas series 1-14.
 MAX_SERIES_DAYS = 100

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from airflow_provider_braze import payload_rules as rules
-from airflow_provider_braze.recipient_rows import identifier_key
+from airflow_provider_braze.client import payload_rules as rules
+from airflow_provider_braze.engine.recipient_rows import identifier_key
 
 #: Rejected rows listed in a result (the count is always complete).
 MAX_REJECTED_LISTED = 100

@@ -24,12 +24,12 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.exceptions import BrazeError
 
 if TYPE_CHECKING:
+    from airflow_provider_braze.engine.send_plan import SendPlan
     from airflow_provider_braze.hooks.braze import BrazeHook
-    from airflow_provider_braze.send_plan import SendPlan
 
 RECEIVED = "received"
 PARTLY_RECEIVED = "partly_received"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from airflow_provider_braze.transport.rate_limiter import RateLimiter
+    from airflow_provider_braze.client.transport.rate_limiter import RateLimiter
 
 #: The latency assumed before the first answer: the cap is sized for it. Pacing still spaces the
 #: requests, so starting high costs nothing but lets a slow Braze reach the rate at once.

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow_provider_braze import payload_rules as rules
+from airflow_provider_braze.client import payload_rules as rules
 
 
 class PayloadRuleError(ValueError):

@@ -11,7 +11,7 @@ import ast
 import json
 from typing import Any
 
-from airflow_provider_braze.payload_validation import PayloadRuleError
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
 
 
 def parse_rendered(value: Any, field: str, *, kinds: tuple[type, ...] = (dict, list)) -> Any:

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from airflow_provider_braze.transport.rate_limit_headers import RateLimitInfo
+from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
 
 #: Margin after a window's ``Reset`` before the next request (Braze's clock has whole seconds).
 RESET_MARGIN_SECONDS = 0.02

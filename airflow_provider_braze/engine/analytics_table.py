@@ -17,7 +17,7 @@ from contextlib import closing
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_braze.analytics_series import COLUMNS, KEY_COLUMNS, StatsRow
+from airflow_provider_braze.client.analytics_series import COLUMNS, KEY_COLUMNS, StatsRow
 
 DDL = """CREATE TABLE IF NOT EXISTS {table} (
     object_type VARCHAR(16) NOT NULL,

@@ -1,4 +1,4 @@
-"""Sending a :class:`~airflow_provider_braze.send_plan.SendPlan`: batches in flight concurrently on the
+"""Sending a :class:`~airflow_provider_braze.engine.send_plan.SendPlan`: batches in flight concurrently on the
 hook's pooled session (paced by its rate limiter), progress in the log, a resume record kept, and the
 answers summed into a small, JSON-serialisable result for XCom."""
 
@@ -12,16 +12,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_braze import endpoints as ep
+from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.transport.concurrency import ConcurrencyController
+from airflow_provider_braze.engine.resume_ledger import BrazeResumeStoreError, BrazeResumeSupersededError
 from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
-from airflow_provider_braze.resume_ledger import BrazeResumeStoreError, BrazeResumeSupersededError
-from airflow_provider_braze.transport.concurrency import ConcurrencyController
 
 if TYPE_CHECKING:
+    from airflow_provider_braze.client.transport.responses import BrazeResponse
+    from airflow_provider_braze.engine.resume_ledger import ResumeLedger
+    from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
     from airflow_provider_braze.hooks.braze import BrazeHook
-    from airflow_provider_braze.resume_ledger import ResumeLedger
-    from airflow_provider_braze.send_plan import PlannedRequest, SendPlan
-    from airflow_provider_braze.transport.responses import BrazeResponse
 
 #: At most this many ids, minor errors and batch numbers are listed in a result (counts are complete).
 MAX_LISTED_IN_RESULT = 100
@@ -272,7 +272,7 @@ def send_plan(
     may then deliver twice).
 
     ``concurrency=None`` adapts the number in flight to the rate budget and Braze's measured latency
-    (:class:`~airflow_provider_braze.transport.concurrency.ConcurrencyController`, at most the
+    (:class:`~airflow_provider_braze.client.transport.concurrency.ConcurrencyController`, at most the
     connection's ``concurrency_cap``); either way never more than the rate-limit window admits.
 
     :param on_settled: called once per batch settled in this try with ``(request, status, response,

@@ -7,9 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_braze import __version__
+from airflow_provider_braze.client.instances import (
+    BrazeEndpointError,
+    BrazeInstance,
+    instance_for_url,
+    resolve_rest_endpoint,
+)
+from airflow_provider_braze.client.transport.settings import BrazeClientSettings, BrazeSettingsError
 from airflow_provider_braze.exceptions import BrazeConfigurationError
-from airflow_provider_braze.instances import BrazeEndpointError, BrazeInstance, instance_for_url, resolve_rest_endpoint
-from airflow_provider_braze.transport.settings import BrazeClientSettings, BrazeSettingsError
 
 USER_AGENT = f"airflow-provider-braze-messaging/{__version__}"
 
