@@ -33,16 +33,18 @@ help:
 	@echo "make min-deps    # unit suite with every dependency at its lowest allowed version"
 
 $(VENV2)/.installed: pyproject.toml
-	rm -rf $(VENV2) && $(PYTHON) -m venv $(VENV2)
-	{ $(VENV2)/bin/$(PIP) --upgrade pip && $(VENV2)/bin/$(PIP) "$(AIRFLOW2_SPEC)" -e ".[test,demo]"; }
-	$(VENV2)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV2)')"
-	touch $@
+	@echo "Setting up $(VENV2) with Airflow 2.11 (once; about 2 minutes)"
+	@rm -rf $(VENV2) && $(PYTHON) -m venv $(VENV2)
+	@{ $(VENV2)/bin/$(PIP) --upgrade pip && $(VENV2)/bin/$(PIP) "$(AIRFLOW2_SPEC)" -e ".[test,demo]"; }
+	@$(VENV2)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV2)')"
+	@touch $@
 
 $(VENV3)/.installed: pyproject.toml
-	rm -rf $(VENV3) && $(PYTHON) -m venv $(VENV3)
-	{ $(VENV3)/bin/$(PIP) --upgrade pip && $(VENV3)/bin/$(PIP) "$(AIRFLOW3_SPEC)" -e ".[test,demo,lint]"; }
-	$(VENV3)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV3)')"
-	touch $@
+	@echo "Setting up $(VENV3) with the newest Airflow 3 (once; about 2 minutes)"
+	@rm -rf $(VENV3) && $(PYTHON) -m venv $(VENV3)
+	@{ $(VENV3)/bin/$(PIP) --upgrade pip && $(VENV3)/bin/$(PIP) "$(AIRFLOW3_SPEC)" -e ".[test,demo,lint]"; }
+	@$(VENV3)/bin/python -c "import airflow, airflow_provider_braze; print('Airflow', airflow.__version__, 'ready in $(VENV3)')"
+	@touch $@
 
 venvs:
 	$(MAKE) --no-print-directory -j2 $(VENV2)/.installed $(VENV3)/.installed
