@@ -156,8 +156,10 @@ class FaultCellOperator(BrazeTriggerCampaignOperator):
         from airflow.exceptions import AirflowException
 
         # Talk to the task runner here: a forked worker cannot use its in-process API (it would hang).
+        from airflow_provider_braze.operators.base import push_dashboard_url
+
         _ = self.hook.params
-        self.push_dashboard_url(context)
+        push_dashboard_url(context, self.hook, self.dashboard_target(), self.log)
         pid = os.fork()
         if pid == 0:  # the worker
             self._in_worker = True
