@@ -213,9 +213,10 @@ class FaultCellOperator(BrazeTriggerCampaignOperator):
             os.waitpid(pid, 0)
         raise AirflowException(f"fault matrix: the worker running try 1 was lost ({fault})")
 
-    def push_dashboard_url(self, context: Any) -> None:
-        if not getattr(self, "_in_worker", False):  # pushed by the parent before the fork
-            super().push_dashboard_url(context)
+    def dashboard_target(self) -> Any:
+        if getattr(self, "_in_worker", False):  # the parent pushed the link before the fork
+            return None
+        return super().dashboard_target()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         """What Airflow's task runner does on SIGTERM: ``on_kill()``; Airflow 2 then raises in the task."""
