@@ -392,16 +392,34 @@ def check_schedule(schedule: Any, now: datetime, field: str = "schedule") -> Non
         check_bool(schedule, flag, f"{field}.")
     time_field = f"{field}.time"
     when = parse_time(schedule.get("time"), time_field)
+    check_schedule_time(
+        when,
+        in_local_time=bool(schedule.get("in_local_time")),
+        at_optimal_time=bool(schedule.get("at_optimal_time")),
+        now=now,
+        field=field,
+    )
+
+
+def check_schedule_time(
+    when: datetime, *, in_local_time: bool, at_optimal_time: bool, now: datetime, field: str = "schedule"
+) -> None:
+    """The rules of a schedule's parsed ``time`` (see :func:`check_schedule`).
+
+    :param when: the time, naive for a wall-clock time (``in_local_time``/``at_optimal_time``).
+    :param now: an aware current time.
+    """
+    time_field = f"{field}.time"
     horizon = now + timedelta(days=rules.MAX_SCHEDULE_DAYS_AHEAD)
-    if schedule.get("in_local_time") and schedule.get("at_optimal_time"):
+    if in_local_time and at_optimal_time:
         raise PayloadRuleError(field, "in_local_time and at_optimal_time are alternatives: set only one")
-    if schedule.get("in_local_time") or schedule.get("at_optimal_time"):
+    if in_local_time or at_optimal_time:
         if when.tzinfo is not None:
             raise PayloadRuleError(
                 time_field, "must not carry a UTC offset with in_local_time or at_optimal_time (wall-clock time)"
             )
         wall = when.replace(tzinfo=timezone.utc)
-        if schedule.get("at_optimal_time"):
+        if at_optimal_time:
             # The clock part is ignored: the date runs from its midnight in UTC+14 to its end in UTC-12.
             start = wall.replace(hour=0, minute=0, second=0, microsecond=0)
             first = _shifted(start, timedelta(hours=-14), time_field)

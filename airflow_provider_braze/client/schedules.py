@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
-from airflow_provider_braze.client.payload_validation import PayloadRuleError, check_schedule, parse_time
+from airflow_provider_braze.client.payload_validation import PayloadRuleError, check_schedule_time, parse_time
 
 LOCAL_FLAGS = ("in_local_time", "at_optimal_time")
 
@@ -83,7 +83,8 @@ def build_schedule(
     when = _as_datetime(raw_time, time_field)
     local = bool(flags.get("in_local_time") or flags.get("at_optimal_time"))
     if local:
-        text = when.replace(tzinfo=None, microsecond=0).isoformat()
+        when = when.replace(tzinfo=None, microsecond=0)
+        text = when.isoformat()
     elif when.tzinfo is None and not isinstance(raw_time, str):
         raise PayloadRuleError(
             time_field,
@@ -97,8 +98,16 @@ def build_schedule(
             utc = aware.astimezone(timezone.utc)
         except OverflowError:
             raise PayloadRuleError(time_field, f"is out of range ({raw_time!r})") from None
-        text = utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+        when = utc.replace(microsecond=0)
+        text = when.replace(tzinfo=None).isoformat() + "Z"
+    # The time is parsed once, above: the rules are checked on it, not on a re-parse of ``text``.
+    check_schedule_time(
+        when,
+        in_local_time=bool(flags.get("in_local_time")),
+        at_optimal_time=bool(flags.get("at_optimal_time")),
+        now=now,
+        field=field,
+    )
     schedule: dict[str, Any] = {"time": text}
     schedule.update({flag: True for flag, on in flags.items() if on})
-    check_schedule(schedule, now, field)
     return schedule

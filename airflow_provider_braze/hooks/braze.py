@@ -210,6 +210,8 @@ class BrazeHook(HttpHook):
     :param settings: client settings overriding the connection's extras (``timeout``,
         ``max_retries``, ``retry_deadline``, ``retry_unknown_outcome``, ...; see
         :class:`~airflow_provider_braze.client.transport.settings.BrazeClientSettings`).
+    :param rate_share: the share of the connection's rate limits this hook paces itself to (default 1;
+        each of N shard tasks sending side by side uses ``1/N``).
     """
 
     conn_name_attr = "braze_conn_id"
@@ -222,6 +224,7 @@ class BrazeHook(HttpHook):
         braze_conn_id: str = default_conn_name,
         *,
         settings: Mapping[str, Any] | None = None,
+        rate_share: float = 1.0,
     ) -> None:
         super().__init__(method="POST", http_conn_id=braze_conn_id, auth_type=self._key_auth)
         self.braze_conn_id = braze_conn_id
@@ -231,7 +234,7 @@ class BrazeHook(HttpHook):
         #: The ``X-RateLimit-*`` headers of the latest response.
         self.last_rate_limit = RateLimitInfo()
         #: The share of the connection's rate limits this hook may use (1/N for each of N shards).
-        self.rate_share = 1.0
+        self.rate_share = rate_share
         #: Attempts after the first, across all requests of this hook.
         self.retries = 0
         self._retries_lock = threading.Lock()

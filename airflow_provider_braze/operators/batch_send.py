@@ -1,12 +1,16 @@
-"""BrazeBatchSendOperator: the recipient sources and sending options of every operator that messages
-listed users (sends, triggers and schedule creates)."""
+"""BrazeBatchSendOperator: the base of every operator that messages listed users (sends, triggers,
+schedule creates and transactional email): connection, recipient sources and sending options."""
 
 from __future__ import annotations
 
 import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.engine.batch_sender import (
@@ -33,10 +37,13 @@ from airflow_provider_braze.engine.send_plan import (
     rows_source,
 )
 from airflow_provider_braze.engine.unknown_outcome_reconciliation import describe, reconcile_unknown_batches
-from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.operators.base import execute_plan, log_dry_run, plan_or_fail
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_braze.hooks.braze import BrazeHook
 
 #: Template fields every batch-send operator adds.
 SOURCE_TEMPLATE_FIELDS = (
@@ -55,14 +62,20 @@ SOURCE_TEMPLATE_FIELDS = (
 )
 
 
-class BrazeBatchSendOperator(BrazeBaseOperator):
+class BrazeBatchSendOperator(BaseOperator):
     """Base of the operators that message listed recipients: where they come from and how they are sent.
+
+    A subclass implements :meth:`build_plan` and :meth:`dashboard_target`.
 
     Recipients come from the operator's list argument (any iterable, e.g. an upstream task's XCom)
     or from a SQL query (``sql`` + ``sql_conn_id``), streamed. The whole source is validated before
     the first request; batches of 50 are then sent concurrently at the rate limit, and a task retry
     resumes: batches Braze accepted in an earlier try are not sent again.
 
+    :param braze_conn_id: the Braze connection (templated).
+    :param dry_run: validate, batch and log the payloads (recipient data redacted) without sending;
+        return what would have been sent. Templated (as the attribute ``braze_dry_run``, since
+        ``BaseOperator.dry_run`` is a method).
     :param sql: a SELECT whose rows are the recipients (see the row convention in the docs). Order
         it: a retry resumes only if the query yields the same rows in the same order. Templated;
         ``.sql`` files work.
@@ -106,11 +119,15 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     :param outcome_conn_id: the warehouse connection of ``outcome_table`` (default: ``sql_conn_id``).
     """
 
+    template_fields: Sequence[str] = ("braze_conn_id", "braze_dry_run", *SOURCE_TEMPLATE_FIELDS)
     template_ext: Sequence[str] = (".json", ".sql")
+    ui_color = "#f7e4ff"
 
     def __init__(
         self,
         *,
+        braze_conn_id: str = "braze_default",
+        dry_run: bool = False,
         sql: str | None = None,
         sql_conn_id: str | None = None,
         sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
@@ -130,6 +147,8 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.braze_conn_id = braze_conn_id
+        self.braze_dry_run = dry_run  # BaseOperator.dry_run() is a method (``airflow tasks test --dry-run``)
         self.reconcile_unknown_outcomes = reconcile_unknown_outcomes
         self._reconcile: tuple[SendPlan, float] | None = None  # the plan and its start, set when sending
         self._reconciliation: dict[str, Any] | None = None
@@ -151,6 +170,34 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         self.max_concurrency = max_concurrency
         self.resume_store = resume_store
 
+    @cached_property
+    def hook(self) -> BrazeHook:
+        """The Braze hook of ``braze_conn_id``, pacing itself at this shard's share of the rate limits."""
+        from airflow_provider_braze.hooks.braze import BrazeHook  # a task-time import: DAG files parse fast
+
+        return BrazeHook(braze_conn_id=self.braze_conn_id, rate_share=self.rate_share())
+
+    def rate_share(self) -> float:
+        """The share of the connection's rate limits this task may use: N shard tasks run side by side,
+        so each paces itself at 1/N of the workspace's limits."""
+        return 1.0 / (_int(self.shard_count, "shard_count") or 1)
+
+    @abstractmethod
+    def build_plan(self) -> SendPlan:
+        """Validate the rendered arguments and plan the requests (no I/O)."""
+
+    @abstractmethod
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """``("campaign", id)`` or ``("canvas", id)`` for the extra link, if the task has one."""
+
+    def plan_or_fail(self) -> SendPlan:
+        """:meth:`build_plan`, with rule violations turned into ``BrazeValidationError``."""
+        return plan_or_fail(self.build_plan)
+
+    def log_dry_run(self, plan: SendPlan) -> dict[str, Any]:
+        """Log the planned payloads, redacted, and return what would have been sent."""
+        return log_dry_run(plan, self.log)
+
     # -- sources ----------------------------------------------------------------------------
 
     def sql_source(self, list_given: bool, list_field: str) -> RecipientSource | None:
@@ -166,7 +213,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
     def listed_source(self, value: Any, field: str) -> RecipientSource | None:
         """A list argument (a list, a JSON string or an iterable such as an XCom), or the SQL rows."""
         if isinstance(value, str):
-            value = self.json_arg(value, field, (list,))
+            value = parse_rendered(value, field, kinds=(list,))
         sql = self.sql_source(value is not None, field)
         return sql if sql is not None else list_source(value, field)
 
@@ -187,12 +234,9 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         """Concurrency, unknown-outcome policy and the resume record."""
         pv.check_enum(self.on_unknown_outcome, "on_unknown_outcome", ON_UNKNOWN_OUTCOME)
         concurrency = _int(self.max_concurrency, "max_concurrency") or self.hook.params.settings.max_concurrency
-        shards = _int(self.shard_count, "shard_count") or 1
-        if shards > 1:  # N shard tasks run side by side: each paces at 1/N of the workspace's limits
-            self.hook.rate_share = 1.0 / shards
         writer = self.outcome_writer(context, plan)
         started = time.time()
-        reconcile = self.flag_arg(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes")  # checked up front
+        reconcile = parse_flag(self.reconcile_unknown_outcomes, "reconcile_unknown_outcomes")  # checked up front
         ledger = self.resume_ledger(context, plan, concurrency)
         since = min(started, ledger.created) if ledger and ledger.created else started  # the first try's start
         self._reconcile = (plan, since) if reconcile else None
@@ -242,7 +286,7 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """The result, with ``unknown_outcome_reconciliation`` when batches' outcome is unknown."""
-        result = super().make_result(outcome)
+        result = outcome.to_result(self.hook)
         summary = self.reconcile_unknown(outcome)
         if summary is not None:
             result["unknown_outcome_reconciliation"] = summary
@@ -275,10 +319,22 @@ class BrazeBatchSendOperator(BrazeBaseOperator):
         return summary
 
     def execute(self, context: Context) -> dict[str, Any]:
-        """Send, then write the last buffered outcome rows (also when the send failed)."""
+        """Validate the whole source, send every batch (or, in a dry run, only log them), then write the
+        last buffered outcome rows (also when the send failed)."""
         self._reconciliation = None
         try:
-            result = super().execute(context)
+            plan = self.plan_or_fail()
+            result = execute_plan(
+                context,
+                plan,
+                hook=self.hook,
+                log=self.log,
+                dry_run=self.braze_dry_run,
+                dashboard_target=self.dashboard_target(),
+                make_result=self.make_result,
+                log_dry_run=self.log_dry_run,
+                send_options=lambda: self.send_options(context, plan),
+            )
             if self._reconciliation is not None:  # accepted (on_unknown_outcome="skip"): say what was found
                 self.log.warning("Braze: %s", describe(self._reconciliation))
             return result

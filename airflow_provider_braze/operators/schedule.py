@@ -11,6 +11,7 @@ right endpoint and keeps the delivery semantics.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,49 +19,50 @@ from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.schedules import build_schedule
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
-from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator
-from airflow_provider_braze.operators.trigger import BrazeTriggerCampaignOperator, BrazeTriggerCanvasOperator
+from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
+from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
+from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator, message_plan_kwargs
+from airflow_provider_braze.operators.trigger import (
+    BrazeTriggerCampaignOperator,
+    BrazeTriggerCanvasOperator,
+    campaign_plan_kwargs,
+    canvas_plan_kwargs,
+)
 
 _SCHEDULE_FIELDS = ("schedule", "in_local_time", "at_optimal_time")
 
 
-class _ScheduleArgs:
-    """The ``schedule`` argument of the schedule operators, rendered into Braze's object."""
-
-    schedule: Any
-    in_local_time: Any
-    at_optimal_time: Any
-    flag_arg: Any
-    json_arg: Any
-    hook: Any
-    #: The owner field the create body carries (``campaign_id``/``canvas_id``), if any.
-    owner_field: str | None = None
-    _sent_schedule: dict[str, Any] | None = None
-
-    def rendered_schedule(self) -> dict[str, Any]:
-        value = self.schedule
-        if isinstance(value, str) and value.strip().startswith("{"):
-            value = self.json_arg(value, "schedule", (dict,))
-        schedule = build_schedule(
-            value,
-            in_local_time=self.flag_arg(self.in_local_time, "in_local_time"),
-            at_optimal_time=self.flag_arg(self.at_optimal_time, "at_optimal_time"),
-        )
-        self._sent_schedule = schedule
-        return schedule
-
-    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
-        """The send result plus what an update or delete needs: the owner id and the schedule sent."""
-        result = outcome.to_result(self.hook)
-        owner = getattr(self, self.owner_field, None) if self.owner_field else None
-        if owner:
-            result[self.owner_field] = owner  # type: ignore[index]
-        if self._sent_schedule is not None:
-            result["schedule"] = dict(self._sent_schedule)
-        return result
+def schedule_argument(value: Any) -> Any:
+    """The rendered ``schedule`` argument: a JSON object string (a ``.json`` file or a rendered dict) parsed,
+    a time string, datetime or dict as given; :func:`~airflow_provider_braze.client.schedules.build_schedule`
+    turns it into Braze's object."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        return parse_rendered(value, "schedule", kinds=(dict,))
+    return value
 
 
-class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
+def rendered_schedule(schedule: Any, in_local_time: Any, at_optimal_time: Any) -> dict[str, Any]:
+    """Braze's schedule object for a schedule create's rendered ``schedule``, ``in_local_time`` and
+    ``at_optimal_time`` arguments."""
+    return build_schedule(
+        schedule_argument(schedule),
+        in_local_time=parse_flag(in_local_time, "in_local_time"),
+        at_optimal_time=parse_flag(at_optimal_time, "at_optimal_time"),
+    )
+
+
+def schedule_result(outcome: SendOutcome, hook: Any, owner: Mapping[str, Any], schedule: Any) -> dict[str, Any]:
+    """A schedule create's result: the send result plus what an update or delete needs (the owner id,
+    when given, and the schedule sent)."""
+    result = outcome.to_result(hook)
+    result.update({name: value for name, value in owner.items() if value})
+    if schedule is not None:
+        result["schedule"] = dict(schedule)
+    return result
+
+
+class BrazeScheduleMessageOperator(BrazeBatchSendOperator):
     """Schedule message content for later (``POST /messages/schedule/create``).
 
     Takes every argument of :class:`~airflow_provider_braze.operators.send_message.BrazeSendMessageOperator`
@@ -86,14 +88,14 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
         At most 90 days ahead, not in the past. Templated.
     :param in_local_time: deliver at that wall-clock time in each user's time zone.
     :param at_optimal_time: deliver on that date at each user's optimal time.
-    :param override_messaging_limits: ignore frequency capping for this send.
+    :param override_messaging_limits: ignore frequency capping for this send (``override_frequency_capping``,
+        the ``/messages/send`` spelling, is accepted as the same flag).
+    :param messages: see ``BrazeSendMessageOperator``, as every other argument.
     """
 
     template_fields = (*BrazeSendMessageOperator.template_fields, *_SCHEDULE_FIELDS, "override_messaging_limits")
     template_fields_renderers = {**BrazeSendMessageOperator.template_fields_renderers, "schedule": "json"}
-    endpoint = ep.CREATE_MESSAGE_SCHEDULE
-    frequency_flag = "override_messaging_limits"
-    owner_field = "campaign_id"
+    operator_extra_links = (BrazeCampaignLink(),)
 
     def __init__(
         self,
@@ -102,6 +104,16 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
         in_local_time: bool | str | None = None,
         at_optimal_time: bool | str | None = None,
         override_messaging_limits: bool | str | None = None,
+        messages: Mapping[str, Any] | str,
+        external_user_ids: Iterable[str] | str | None = None,
+        user_aliases: Iterable[Mapping[str, str]] | str | None = None,
+        segment_id: str | None = None,
+        audience: Mapping[str, Any] | str | None = None,
+        broadcast: bool | str = False,
+        campaign_id: str | None = None,
+        send_id: str | None = None,
+        override_frequency_capping: bool | str | None = None,
+        recipient_subscription_state: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -109,17 +121,42 @@ class BrazeScheduleMessageOperator(_ScheduleArgs, BrazeSendMessageOperator):
         self.in_local_time = in_local_time
         self.at_optimal_time = at_optimal_time
         self.override_messaging_limits = override_messaging_limits
+        self.messages = messages
+        self.external_user_ids = external_user_ids
+        self.user_aliases = user_aliases
+        self.segment_id = segment_id
+        self.audience = audience
+        self.broadcast = broadcast
+        self.campaign_id = campaign_id
+        self.send_id = send_id
+        self.override_frequency_capping = override_frequency_capping
+        self.recipient_subscription_state = recipient_subscription_state
+        self._sent_schedule: dict[str, Any] | None = None
+
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """The API campaign's dashboard page, when a campaign is given."""
+        return ("campaign", str(self.campaign_id)) if self.campaign_id else None
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the send, and batch."""
-        kwargs = self.plan_kwargs()
-        limits = self.flag_arg(self.override_messaging_limits, "override_messaging_limits")
-        # ``override_frequency_capping`` (the /messages/send spelling) is accepted as the same flag.
-        kwargs["frequency_value"] = limits if limits is not None else kwargs["frequency_value"]
-        return plan_message(endpoint=self.endpoint, schedule=self.rendered_schedule(), **kwargs)
+        kwargs = message_plan_kwargs(self)
+        capping = parse_flag(self.override_frequency_capping, "override_frequency_capping")
+        limits = parse_flag(self.override_messaging_limits, "override_messaging_limits")
+        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
+        return plan_message(
+            endpoint=ep.CREATE_MESSAGE_SCHEDULE,
+            frequency_flag="override_messaging_limits",
+            frequency_value=limits if limits is not None else capping,
+            schedule=self._sent_schedule,
+            **kwargs,
+        )
+
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """The send result plus the campaign (if any) and the schedule sent."""
+        return schedule_result(outcome, self.hook, {"campaign_id": self.campaign_id}, self._sent_schedule)
 
 
-class BrazeScheduleCampaignOperator(_ScheduleArgs, BrazeTriggerCampaignOperator):
+class BrazeScheduleCampaignOperator(BrazeBatchSendOperator):
     """Schedule an API-triggered campaign (``POST /campaigns/trigger/schedule/create``).
 
     Takes every argument of :class:`~airflow_provider_braze.operators.trigger.BrazeTriggerCampaignOperator`
@@ -129,11 +166,12 @@ class BrazeScheduleCampaignOperator(_ScheduleArgs, BrazeTriggerCampaignOperator)
     :param schedule: when to send (templated); see :class:`BrazeScheduleMessageOperator`.
     :param in_local_time: deliver at that wall-clock time in each user's time zone.
     :param at_optimal_time: deliver on that date at each user's optimal time.
+    :param campaign_id: see ``BrazeTriggerCampaignOperator``, as every other argument.
     """
 
     template_fields = (*BrazeTriggerCampaignOperator.template_fields, *_SCHEDULE_FIELDS)
     template_fields_renderers = {**BrazeTriggerCampaignOperator.template_fields_renderers, "schedule": "json"}
-    owner_field = "campaign_id"
+    operator_extra_links = (BrazeCampaignLink(),)
 
     def __init__(
         self,
@@ -141,21 +179,45 @@ class BrazeScheduleCampaignOperator(_ScheduleArgs, BrazeTriggerCampaignOperator)
         schedule: dict[str, Any] | datetime | str,
         in_local_time: bool | str | None = None,
         at_optimal_time: bool | str | None = None,
+        campaign_id: str,
+        recipients: Iterable[Mapping[str, Any] | str] | str | None = None,
+        trigger_properties: Mapping[str, Any] | str | None = None,
+        broadcast: bool | str = False,
+        audience: Mapping[str, Any] | str | None = None,
+        send_id: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.schedule = schedule
         self.in_local_time = in_local_time
         self.at_optimal_time = at_optimal_time
+        self.campaign_id = campaign_id
+        self.recipients = recipients
+        self.trigger_properties = trigger_properties
+        self.broadcast = broadcast
+        self.audience = audience
+        self.send_id = send_id
+        self.attachments = attachments
+        self._sent_schedule: dict[str, Any] | None = None
+
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """The campaign's dashboard page."""
+        return ("campaign", str(self.campaign_id))
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
+        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
         return plan_trigger(
-            endpoint=ep.CREATE_CAMPAIGN_SCHEDULE, schedule=self.rendered_schedule(), **self.plan_kwargs()
+            endpoint=ep.CREATE_CAMPAIGN_SCHEDULE, schedule=self._sent_schedule, **campaign_plan_kwargs(self)
         )
 
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """The send result plus the campaign and the schedule sent."""
+        return schedule_result(outcome, self.hook, {"campaign_id": self.campaign_id}, self._sent_schedule)
 
-class BrazeScheduleCanvasOperator(_ScheduleArgs, BrazeTriggerCanvasOperator):
+
+class BrazeScheduleCanvasOperator(BrazeBatchSendOperator):
     """Schedule an API-triggered Canvas (``POST /canvas/trigger/schedule/create``).
 
     Takes every argument of :class:`~airflow_provider_braze.operators.trigger.BrazeTriggerCanvasOperator`
@@ -165,11 +227,12 @@ class BrazeScheduleCanvasOperator(_ScheduleArgs, BrazeTriggerCanvasOperator):
     :param schedule: when to send (templated); see :class:`BrazeScheduleMessageOperator`.
     :param in_local_time: deliver at that wall-clock time in each user's time zone.
     :param at_optimal_time: deliver on that date at each user's optimal time.
+    :param canvas_id: see ``BrazeTriggerCanvasOperator``, as every other argument.
     """
 
     template_fields = (*BrazeTriggerCanvasOperator.template_fields, *_SCHEDULE_FIELDS)
     template_fields_renderers = {**BrazeTriggerCanvasOperator.template_fields_renderers, "schedule": "json"}
-    owner_field = "canvas_id"
+    operator_extra_links = (BrazeCanvasLink(),)
 
     def __init__(
         self,
@@ -177,13 +240,37 @@ class BrazeScheduleCanvasOperator(_ScheduleArgs, BrazeTriggerCanvasOperator):
         schedule: dict[str, Any] | datetime | str,
         in_local_time: bool | str | None = None,
         at_optimal_time: bool | str | None = None,
+        canvas_id: str,
+        recipients: Iterable[Mapping[str, Any] | str] | str | None = None,
+        context: Mapping[str, Any] | str | None = None,
+        canvas_entry_properties: Mapping[str, Any] | str | None = None,
+        broadcast: bool | str = False,
+        audience: Mapping[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.schedule = schedule
         self.in_local_time = in_local_time
         self.at_optimal_time = at_optimal_time
+        self.canvas_id = canvas_id
+        self.recipients = recipients
+        self.context = context
+        self.canvas_entry_properties = canvas_entry_properties
+        self.broadcast = broadcast
+        self.audience = audience
+        self._sent_schedule: dict[str, Any] | None = None
+
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """The Canvas's dashboard page."""
+        return ("canvas", str(self.canvas_id))
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
-        return plan_trigger(endpoint=ep.CREATE_CANVAS_SCHEDULE, schedule=self.rendered_schedule(), **self.plan_kwargs())
+        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
+        return plan_trigger(
+            endpoint=ep.CREATE_CANVAS_SCHEDULE, schedule=self._sent_schedule, **canvas_plan_kwargs(self)
+        )
+
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """The send result plus the Canvas and the schedule sent."""
+        return schedule_result(outcome, self.hook, {"canvas_id": self.canvas_id}, self._sent_schedule)

@@ -23,6 +23,8 @@ from airflow_provider_braze.client.schedules import LOCAL_FLAGS, build_schedule
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
+from airflow_provider_braze.operators.schedule import schedule_argument
 
 KINDS = ("messages", "campaign", "canvas")
 _OWNER_FIELD = {"messages": None, "campaign": "campaign_id", "canvas": "canvas_id"}
@@ -119,111 +121,114 @@ def _describe(flags: Mapping[str, bool]) -> str:
     return " and ".join(flags) if flags else "a plain UTC time"
 
 
-class _ScheduleTarget(BrazeBaseOperator):
-    """Shared routing and ``schedule_id`` handling of the update and delete operators."""
+def read_targets(value: Any) -> ScheduleTargets:
+    """Every schedule id of the rendered ``schedule_id``: one id, a list of ids, a schedule operator's
+    result, or a list of results (a mapped or sharded create), flattened."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        value = parse_rendered(value, "schedule_id", kinds=(list, dict))
+    targets = ScheduleTargets()
+    items: list[Any] = list(value) if _is_many(value) else [] if value is None or value == "" else [value]
+    for index, item in enumerate(items):
+        where = f"schedule_id[{index}]" if len(items) > 1 else "schedule_id"
+        if isinstance(item, Mapping):
+            _read_result(item, where, targets)
+        elif _is_many(item):
+            targets.ids.extend(item)
+        else:
+            targets.ids.append(item)
+    if not targets.ids:
+        raise pv.PayloadRuleError("schedule_id", "is required (one id, a list of ids or a schedule result)")
+    for index, schedule_id in enumerate(targets.ids):
+        pv.check_required_id(schedule_id, f"schedule_id[{index}]" if len(targets.ids) > 1 else "schedule_id")
+    return targets
 
-    action = ""
 
-    def __init__(
-        self,
-        *,
-        schedule_id: str | Sequence[Any] | Mapping[str, Any],
-        campaign_id: str | None = None,
-        canvas_id: str | None = None,
-        kind: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.schedule_id = schedule_id
-        self.campaign_id = campaign_id
-        self.canvas_id = canvas_id
-        self.kind = kind
-
-    def targets(self) -> ScheduleTargets:
-        """Every schedule id given: one id, a list of ids, a schedule operator's result, or a list of
-        results (a mapped or sharded create), flattened."""
-        value = self.schedule_id
-        if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-            value = self.json_arg(value, "schedule_id", (list, dict))
-        targets = ScheduleTargets()
-        items: list[Any] = list(value) if _is_many(value) else [] if value is None or value == "" else [value]
-        for index, item in enumerate(items):
-            where = f"schedule_id[{index}]" if len(items) > 1 else "schedule_id"
-            if isinstance(item, Mapping):
-                _read_result(item, where, targets)
-            elif _is_many(item):
-                targets.ids.extend(item)
-            else:
-                targets.ids.append(item)
-        if not targets.ids:
-            raise pv.PayloadRuleError("schedule_id", "is required (one id, a list of ids or a schedule result)")
-        for index, schedule_id in enumerate(targets.ids):
-            pv.check_required_id(schedule_id, f"schedule_id[{index}]" if len(targets.ids) > 1 else "schedule_id")
-        return targets
-
-    def route(self, targets: ScheduleTargets) -> tuple[str, dict[str, str]]:
-        """``(kind, owner field)``: from the results given, checked against ``kind`` and the ids given."""
-        if self.campaign_id and self.canvas_id:
-            raise pv.PayloadRuleError("campaign_id", "give campaign_id or canvas_id, not both")
-        explicit = self.kind or None
-        if explicit is not None and explicit not in KINDS:
-            raise pv.PayloadRuleError("kind", f"must be one of {', '.join(KINDS)} (got {explicit!r})")
-        if explicit and targets.kind and explicit != targets.kind:
+def route(
+    targets: ScheduleTargets, *, action: str, kind: str | None, campaign_id: Any, canvas_id: Any
+) -> tuple[str, dict[str, str]]:
+    """``(kind, owner field)`` of an ``action`` (update or delete): from the results given, checked
+    against ``kind`` and the ids given."""
+    if campaign_id and canvas_id:
+        raise pv.PayloadRuleError("campaign_id", "give campaign_id or canvas_id, not both")
+    explicit = kind or None
+    if explicit is not None and explicit not in KINDS:
+        raise pv.PayloadRuleError("kind", f"must be one of {', '.join(KINDS)} (got {explicit!r})")
+    if explicit and targets.kind and explicit != targets.kind:
+        raise pv.PayloadRuleError("kind", f"is {explicit!r} but the schedule_id result is a {targets.kind} schedule")
+    routed = explicit or targets.kind
+    if routed is None:  # bare ids: the arguments say what they belong to
+        routed = "campaign" if campaign_id else "canvas" if canvas_id else "messages"
+    owner_field = _OWNER_FIELD[routed]
+    for name, value in (("campaign_id", campaign_id), ("canvas_id", canvas_id)):
+        if value and name != owner_field:
             raise pv.PayloadRuleError(
-                "kind", f"is {explicit!r} but the schedule_id result is a {targets.kind} schedule"
+                name, f"does not belong on a {routed} schedule's {action} (the schedule is a {routed} schedule)"
             )
-        kind = explicit or targets.kind
-        if kind is None:  # bare ids: the arguments say what they belong to
-            kind = "campaign" if self.campaign_id else "canvas" if self.canvas_id else "messages"
-        owner_field = _OWNER_FIELD[kind]
-        for name in ("campaign_id", "canvas_id"):
-            if getattr(self, name) and name != owner_field:
-                raise pv.PayloadRuleError(
-                    name, f"does not belong on a {kind} schedule's {self.action} (the schedule is a {kind} schedule)"
-                )
-        if owner_field is None:
-            return kind, {}
-        given = getattr(self, owner_field) or None
-        if given and targets.owner and str(given) != targets.owner:
-            raise pv.PayloadRuleError(
-                owner_field, f"is {given!r} but the schedule_id result was created for {targets.owner!r}"
-            )
-        owner = given or targets.owner
-        if not owner:
-            raise pv.PayloadRuleError(owner_field, f"is required to {self.action} a {kind} schedule")
-        pv.check_required_id(owner, owner_field)
-        return kind, {owner_field: str(owner)}
+    if owner_field is None:
+        return routed, {}
+    given = (campaign_id if owner_field == "campaign_id" else canvas_id) or None
+    if given and targets.owner and str(given) != targets.owner:
+        raise pv.PayloadRuleError(
+            owner_field, f"is {given!r} but the schedule_id result was created for {targets.owner!r}"
+        )
+    owner = given or targets.owner
+    if not owner:
+        raise pv.PayloadRuleError(owner_field, f"is required to {action} a {routed} schedule")
+    pv.check_required_id(owner, owner_field)
+    return routed, {owner_field: str(owner)}
 
-    def dashboard_target(self) -> tuple[str, str] | None:
-        """The campaign's or Canvas's dashboard page."""
-        if self.campaign_id:
-            return ("campaign", str(self.campaign_id))
-        if self.canvas_id:
-            return ("canvas", str(self.canvas_id))
-        return None
 
-    def plan_for(self, targets: ScheduleTargets, owner: dict[str, str], kind: str, extra: dict[str, Any]) -> SendPlan:
-        bodies = [{**owner, "schedule_id": schedule_id, **extra} for schedule_id in targets.ids]
-        self._planned = (targets, owner, extra)
-        return SendPlan(_ROUTES[self.action][kind], fixed=bodies)
+@dataclass
+class ScheduleChange:
+    """One update or delete task's requests: what it acts on and what each body adds.
 
-    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+    :param action: ``"update"`` or ``"delete"``.
+    :param kind: the kind of schedule (``messages``, ``campaign``, ``canvas``).
+    :param targets: the schedules.
+    :param owner: ``{"campaign_id" | "canvas_id": id}`` (empty for message schedules).
+    :param extra: what each body sets besides the ids (``schedule``, ``messages``).
+    """
+
+    action: str
+    kind: str
+    targets: ScheduleTargets
+    owner: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def plan(self) -> SendPlan:
+        """One request per schedule id."""
+        bodies = [{**self.owner, "schedule_id": schedule_id, **self.extra} for schedule_id in self.targets.ids]
+        return SendPlan(_ROUTES[self.action][self.kind], fixed=bodies)
+
+    def result(self, outcome: SendOutcome) -> dict[str, Any]:
         """``{"endpoint", "schedule_ids", "schedule_id_count", "<action>d": n}`` plus the owner id (and,
         for an update, the new ``schedule``), so the result can be passed on to a later update or delete."""
-        targets, owner, extra = self._planned
         result: dict[str, Any] = {
             "endpoint": outcome.endpoint,
-            "schedule_ids": list(targets.ids),
-            "schedule_id_count": len(targets.ids),
+            "schedule_ids": list(self.targets.ids),
+            "schedule_id_count": len(self.targets.ids),
             f"{self.action}d": outcome.batches,
-            **owner,
+            **self.owner,
         }
-        if "schedule" in extra:
-            result["schedule"] = extra["schedule"]
+        if "schedule" in self.extra:
+            result["schedule"] = self.extra["schedule"]
         return result
 
 
-class BrazeUpdateScheduleOperator(_ScheduleTarget):
+def owner_dashboard_target(campaign_id: Any, canvas_id: Any) -> tuple[str, str] | None:
+    """The campaign's or Canvas's dashboard page, when one was given."""
+    if campaign_id:
+        return ("campaign", str(campaign_id))
+    if canvas_id:
+        return ("canvas", str(canvas_id))
+    return None
+
+
+#: The template fields of both the update and the delete (the update adds its new values).
+_TARGET_TEMPLATE_FIELDS = ("schedule_id", "campaign_id", "canvas_id", "kind")
+
+
+class BrazeUpdateScheduleOperator(BrazeBaseOperator):
     """Replace API schedules (``POST /messages|/campaigns/trigger|/canvas/trigger /schedule/update``).
 
     Braze replaces the **whole** schedule. Given a schedule operator's result, the update keeps the
@@ -254,12 +259,8 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
     :param messages: new message objects (message schedules only; templated, ``.json`` works).
     """
 
-    action = "update"
     template_fields: Sequence[str] = (
-        "schedule_id",
-        "campaign_id",
-        "canvas_id",
-        "kind",
+        *_TARGET_TEMPLATE_FIELDS,
         "schedule",
         "in_local_time",
         "at_optimal_time",
@@ -272,6 +273,10 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
     def __init__(
         self,
         *,
+        schedule_id: str | Sequence[Any] | Mapping[str, Any],
+        campaign_id: str | None = None,
+        canvas_id: str | None = None,
+        kind: str | None = None,
         schedule: Mapping[str, Any] | datetime | str | None = None,
         in_local_time: bool | str | None = None,
         at_optimal_time: bool | str | None = None,
@@ -279,6 +284,11 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.schedule_id = schedule_id
+        self.campaign_id = campaign_id
+        self.canvas_id = canvas_id
+        self.kind = kind
+        self._change: ScheduleChange | None = None
         self.schedule = schedule
         self.in_local_time = in_local_time
         self.at_optimal_time = at_optimal_time
@@ -286,11 +296,9 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
 
     def new_schedule(self, original: Mapping[str, Any] | None) -> dict[str, Any]:
         """The new schedule object, keeping the original's flags where none are given."""
-        value = self.schedule
-        if isinstance(value, str) and value.strip().startswith("{"):
-            value = self.json_arg(value, "schedule", (dict,))
-        in_local_time = self.flag_arg(self.in_local_time, "in_local_time")
-        at_optimal_time = self.flag_arg(self.at_optimal_time, "at_optimal_time")
+        value = schedule_argument(self.schedule)
+        in_local_time = parse_flag(self.in_local_time, "in_local_time")
+        at_optimal_time = parse_flag(self.at_optimal_time, "at_optimal_time")
         given_in_value = isinstance(value, Mapping) and any(value.get(flag) is not None for flag in LOCAL_FLAGS)
         carried = _flags(original) if in_local_time is None and at_optimal_time is None and not given_in_value else {}
         try:
@@ -326,12 +334,14 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
 
     def build_plan(self) -> SendPlan:
         """Validate the ids and the new schedule, and route."""
-        targets = self.targets()
-        kind, owner = self.route(targets)
+        targets = read_targets(self.schedule_id)
+        kind, owner = route(
+            targets, action="update", kind=self.kind, campaign_id=self.campaign_id, canvas_id=self.canvas_id
+        )
         extra: dict[str, Any] = {}
         if self.schedule is not None and self.schedule != "":
             extra["schedule"] = self.new_schedule(targets.schedule)
-        messages = self.json_arg(self.messages, "messages", (dict,))
+        messages = parse_rendered(self.messages, "messages", kinds=(dict,))
         if messages is not None:
             if kind != "messages":
                 raise pv.PayloadRuleError("messages", f"cannot be updated on a {kind} schedule (only schedule)")
@@ -341,10 +351,20 @@ class BrazeUpdateScheduleOperator(_ScheduleTarget):
             raise pv.PayloadRuleError("schedule", f"is required to update a {kind} schedule")
         if not extra:
             raise pv.PayloadRuleError("schedule", "give schedule and/or messages to update")
-        return self.plan_for(targets, owner, kind, extra)
+        self._change = ScheduleChange("update", kind, targets, owner, extra)
+        return self._change.plan()
+
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """The campaign's or Canvas's dashboard page."""
+        return owner_dashboard_target(self.campaign_id, self.canvas_id)
+
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """``{"endpoint", "schedule_ids", "schedule_id_count", "updated": n, "schedule"}`` plus the owner id."""
+        assert self._change is not None, "make_result follows build_plan"
+        return self._change.result(outcome)
 
 
-class BrazeDeleteScheduleOperator(_ScheduleTarget):
+class BrazeDeleteScheduleOperator(BrazeBaseOperator):
     """Cancel API schedules (``POST /messages|/campaigns/trigger|/canvas/trigger /schedule/delete``).
 
     Example:
@@ -360,19 +380,39 @@ class BrazeDeleteScheduleOperator(_ScheduleTarget):
     :param canvas_id: the Canvas of bare Canvas schedule ids (templated).
     """
 
-    action = "delete"
-    template_fields: Sequence[str] = (
-        "schedule_id",
-        "campaign_id",
-        "canvas_id",
-        "kind",
-        "braze_conn_id",
-        "braze_dry_run",
-    )
+    template_fields: Sequence[str] = (*_TARGET_TEMPLATE_FIELDS, "braze_conn_id", "braze_dry_run")
     template_fields_renderers = {"schedule_id": "json"}
+
+    def __init__(
+        self,
+        *,
+        schedule_id: str | Sequence[Any] | Mapping[str, Any],
+        campaign_id: str | None = None,
+        canvas_id: str | None = None,
+        kind: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.schedule_id = schedule_id
+        self.campaign_id = campaign_id
+        self.canvas_id = canvas_id
+        self.kind = kind
+        self._change: ScheduleChange | None = None
+
+    def dashboard_target(self) -> tuple[str, str] | None:
+        """The campaign's or Canvas's dashboard page."""
+        return owner_dashboard_target(self.campaign_id, self.canvas_id)
 
     def build_plan(self) -> SendPlan:
         """Validate the ids and route."""
-        targets = self.targets()
-        kind, owner = self.route(targets)
-        return self.plan_for(targets, owner, kind, {})
+        targets = read_targets(self.schedule_id)
+        kind, owner = route(
+            targets, action="delete", kind=self.kind, campaign_id=self.campaign_id, canvas_id=self.canvas_id
+        )
+        self._change = ScheduleChange("delete", kind, targets, owner)
+        return self._change.plan()
+
+    def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
+        """``{"endpoint", "schedule_ids", "schedule_id_count", "deleted": n}`` plus the owner id."""
+        assert self._change is not None, "make_result follows build_plan"
+        return self._change.result(outcome)

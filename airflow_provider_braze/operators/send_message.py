@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.engine.send_plan import RecipientSource, SendPlan, plan_message, users_source
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
+
+if TYPE_CHECKING:
+    from airflow_provider_braze.operators.schedule import BrazeScheduleMessageOperator
 
 _JSON = "json"
 
@@ -76,10 +80,6 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
     }
     operator_extra_links = (BrazeCampaignLink(),)
 
-    #: The endpoint and Braze's spelling of the frequency flag (``/messages/schedule/create`` differs).
-    endpoint = ep.SEND_MESSAGE
-    frequency_flag = "override_frequency_capping"
-
     def __init__(
         self,
         *,
@@ -111,39 +111,39 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
         """The API campaign's dashboard page, when a campaign is given."""
         return ("campaign", str(self.campaign_id)) if self.campaign_id else None
 
-    def recipient_source(self) -> RecipientSource | None:
-        """``external_user_ids`` and ``user_aliases`` (lists or iterables), or the SQL rows."""
-        ids = self.external_user_ids
-        aliases = self.user_aliases
-        if isinstance(ids, str):
-            ids = self.json_arg(ids, "external_user_ids", (list,))
-        if isinstance(aliases, str):
-            aliases = self.json_arg(aliases, "user_aliases", (list,))
-        sql = self.sql_source(ids is not None or aliases is not None, "external_user_ids/user_aliases")
-        return sql if sql is not None else users_source(ids, aliases)
-
-    def plan_kwargs(self) -> dict[str, Any]:
-        """Rendered arguments shared with the schedule variant."""
-        if self.send_id and not self.campaign_id:
-            raise PayloadRuleError(
-                "send_id",
-                "needs campaign_id: a send id is created for a campaign (/sends/id/create) and tracks that "
-                "campaign's sends",
-            )
-        return {
-            "messages": self.json_arg(self.messages, "messages", (dict,)),
-            "source": self.recipient_source(),
-            "segment_id": self.segment_id,
-            "audience": self.json_arg(self.audience, "audience", (dict,)),
-            "broadcast": self.flag_arg(self.broadcast, "broadcast"),
-            "campaign_id": self.campaign_id,
-            "send_id": self.send_id,
-            "recipient_subscription_state": self.recipient_subscription_state,
-            "frequency_flag": self.frequency_flag,
-            "frequency_value": self.flag_arg(self.override_frequency_capping, "override_frequency_capping"),
-            "options": self.spool_options(),
-        }
-
     def build_plan(self) -> SendPlan:
         """Validate and batch."""
-        return plan_message(endpoint=self.endpoint, **self.plan_kwargs())
+        kwargs = message_plan_kwargs(self)
+        frequency = parse_flag(self.override_frequency_capping, "override_frequency_capping")
+        return plan_message(
+            endpoint=ep.SEND_MESSAGE, frequency_flag="override_frequency_capping", frequency_value=frequency, **kwargs
+        )
+
+
+def message_plan_kwargs(op: BrazeSendMessageOperator | BrazeScheduleMessageOperator) -> dict[str, Any]:
+    """The rendered message arguments of a send or a schedule create, validated."""
+    if op.send_id and not op.campaign_id:
+        raise PayloadRuleError(
+            "send_id",
+            "needs campaign_id: a send id is created for a campaign (/sends/id/create) and tracks that "
+            "campaign's sends",
+        )
+    ids = op.external_user_ids
+    aliases = op.user_aliases
+    if isinstance(ids, str):
+        ids = parse_rendered(ids, "external_user_ids", kinds=(list,))
+    if isinstance(aliases, str):
+        aliases = parse_rendered(aliases, "user_aliases", kinds=(list,))
+    sql = op.sql_source(ids is not None or aliases is not None, "external_user_ids/user_aliases")
+    source: RecipientSource | None = sql if sql is not None else users_source(ids, aliases)
+    return {
+        "messages": parse_rendered(op.messages, "messages", kinds=(dict,)),
+        "source": source,
+        "segment_id": op.segment_id,
+        "audience": parse_rendered(op.audience, "audience", kinds=(dict,)),
+        "broadcast": parse_flag(op.broadcast, "broadcast"),
+        "campaign_id": op.campaign_id,
+        "send_id": op.send_id,
+        "recipient_subscription_state": op.recipient_subscription_state,
+        "options": op.spool_options(),
+    }

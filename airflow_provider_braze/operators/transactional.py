@@ -14,6 +14,7 @@ from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
 from airflow_provider_braze.engine.transactional_plan import plan_transactional
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
+from airflow_provider_braze.operators.rendered_fields import parse_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -115,7 +116,7 @@ class BrazeSendTransactionalEmailOperator(BrazeBatchSendOperator):
         """The Braze hook, counting Braze's "already queued" answer as accepted."""
         from airflow_provider_braze.hooks.transactional import BrazeTransactionalHook
 
-        return BrazeTransactionalHook(braze_conn_id=self.braze_conn_id)
+        return BrazeTransactionalHook(braze_conn_id=self.braze_conn_id, rate_share=self.rate_share())
 
     def dashboard_target(self) -> tuple[str, str] | None:
         """The campaign's dashboard page."""
@@ -147,7 +148,7 @@ class BrazeSendTransactionalEmailOperator(BrazeBatchSendOperator):
         field = self.business_key_field
         return plan_transactional(
             campaign_id=self.campaign_id,
-            trigger_properties=self.json_arg(self.trigger_properties, "trigger_properties", (dict,)),
+            trigger_properties=parse_rendered(self.trigger_properties, "trigger_properties", kinds=(dict,)),
             source=source,
             business_key=self._resolved_business_key or self.resolve_business_key({}),
             business_key_field=str(field).strip() if field else None,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.engine.send_plan import SendPlan, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
+
+if TYPE_CHECKING:
+    from airflow_provider_braze.operators.schedule import BrazeScheduleCampaignOperator, BrazeScheduleCanvasOperator
 
 _JSON = "json"
 
@@ -93,24 +97,9 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
         """The campaign's dashboard page."""
         return ("campaign", str(self.campaign_id))
 
-    def plan_kwargs(self) -> dict[str, Any]:
-        """Rendered arguments shared with the schedule variant."""
-        return {
-            "id_field": "campaign_id",
-            "id_value": self.campaign_id,
-            "properties_field": "trigger_properties",
-            "properties": self.json_arg(self.trigger_properties, "trigger_properties", (dict,)),
-            "source": self.listed_source(self.recipients, "recipients"),
-            "broadcast": self.flag_arg(self.broadcast, "broadcast"),
-            "audience": self.json_arg(self.audience, "audience", (dict,)),
-            "send_id": self.send_id,
-            "attachments": self.json_arg(self.attachments, "attachments", (list,)),
-            "options": self.spool_options(),
-        }
-
     def build_plan(self) -> SendPlan:
         """Validate and batch."""
-        return plan_trigger(endpoint=ep.TRIGGER_CAMPAIGN, **self.plan_kwargs())
+        return plan_trigger(endpoint=ep.TRIGGER_CAMPAIGN, **campaign_plan_kwargs(self))
 
 
 class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
@@ -183,23 +172,40 @@ class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
         """The Canvas's dashboard page."""
         return ("canvas", str(self.canvas_id))
 
-    def plan_kwargs(self) -> dict[str, Any]:
-        """Rendered arguments shared with the schedule variant."""
-        context = self.json_arg(self.context, "context", (dict,))
-        legacy = self.json_arg(self.canvas_entry_properties, "canvas_entry_properties", (dict,))
-        if context is not None and legacy is not None:
-            raise PayloadRuleError("canvas_entry_properties", "is the older name of context: give only one of them")
-        return {
-            "id_field": "canvas_id",
-            "id_value": self.canvas_id,
-            "properties_field": "context",
-            "properties": context if context is not None else legacy,
-            "source": self.listed_source(self.recipients, "recipients"),
-            "broadcast": self.flag_arg(self.broadcast, "broadcast"),
-            "audience": self.json_arg(self.audience, "audience", (dict,)),
-            "options": self.spool_options(),
-        }
-
     def build_plan(self) -> SendPlan:
         """Validate and batch."""
-        return plan_trigger(endpoint=ep.TRIGGER_CANVAS, **self.plan_kwargs())
+        return plan_trigger(endpoint=ep.TRIGGER_CANVAS, **canvas_plan_kwargs(self))
+
+
+def campaign_plan_kwargs(op: BrazeTriggerCampaignOperator | BrazeScheduleCampaignOperator) -> dict[str, Any]:
+    """The rendered campaign trigger arguments of a trigger or a schedule create."""
+    return {
+        "id_field": "campaign_id",
+        "id_value": op.campaign_id,
+        "properties_field": "trigger_properties",
+        "properties": parse_rendered(op.trigger_properties, "trigger_properties", kinds=(dict,)),
+        "source": op.listed_source(op.recipients, "recipients"),
+        "broadcast": parse_flag(op.broadcast, "broadcast"),
+        "audience": parse_rendered(op.audience, "audience", kinds=(dict,)),
+        "send_id": op.send_id,
+        "attachments": parse_rendered(op.attachments, "attachments", kinds=(list,)),
+        "options": op.spool_options(),
+    }
+
+
+def canvas_plan_kwargs(op: BrazeTriggerCanvasOperator | BrazeScheduleCanvasOperator) -> dict[str, Any]:
+    """The rendered Canvas trigger arguments of a trigger or a schedule create."""
+    context = parse_rendered(op.context, "context", kinds=(dict,))
+    legacy = parse_rendered(op.canvas_entry_properties, "canvas_entry_properties", kinds=(dict,))
+    if context is not None and legacy is not None:
+        raise PayloadRuleError("canvas_entry_properties", "is the older name of context: give only one of them")
+    return {
+        "id_field": "canvas_id",
+        "id_value": op.canvas_id,
+        "properties_field": "context",
+        "properties": context if context is not None else legacy,
+        "source": op.listed_source(op.recipients, "recipients"),
+        "broadcast": parse_flag(op.broadcast, "broadcast"),
+        "audience": parse_rendered(op.audience, "audience", kinds=(dict,)),
+        "options": op.spool_options(),
+    }

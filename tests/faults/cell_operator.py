@@ -156,8 +156,10 @@ class FaultCellOperator(BrazeTriggerCampaignOperator):
         from airflow.exceptions import AirflowException
 
         # Talk to the task runner here: a forked worker cannot use its in-process API (it would hang).
+        from airflow_provider_braze.operators.base import push_dashboard_url
+
         _ = self.hook.params
-        self.push_dashboard_url(context)
+        push_dashboard_url(context, self.hook, self.dashboard_target(), self.log)
         pid = os.fork()
         if pid == 0:  # the worker
             self._in_worker = True
@@ -211,9 +213,10 @@ class FaultCellOperator(BrazeTriggerCampaignOperator):
             os.waitpid(pid, 0)
         raise AirflowException(f"fault matrix: the worker running try 1 was lost ({fault})")
 
-    def push_dashboard_url(self, context: Any) -> None:
-        if not getattr(self, "_in_worker", False):  # pushed by the parent before the fork
-            super().push_dashboard_url(context)
+    def dashboard_target(self) -> Any:
+        if getattr(self, "_in_worker", False):  # the parent pushed the link before the fork
+            return None
+        return super().dashboard_target()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
         """What Airflow's task runner does on SIGTERM: ``on_kill()``; Airflow 2 then raises in the task."""

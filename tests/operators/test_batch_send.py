@@ -154,6 +154,24 @@ def test_shards_cover_every_recipient_exactly_once(sandbox):
     assert min(sizes) > 150  # a roughly even split
 
 
+@pytest.mark.parametrize("operator", ["trigger", "transactional"])
+def test_each_shard_task_paces_at_its_share_of_the_rate_limits(sandbox, operator):
+    """The hook is built with the shard's share (1/N of the rendered shard_count); it is never changed later."""
+    from airflow_provider_braze.operators import BrazeSendTransactionalEmailOperator
+
+    common = {"task_id": "s", "campaign_id": "c", "recipients": ["u-1", "u-2", "u-3"], "shard_index": 1}
+    if operator == "trigger":
+        op = BrazeTriggerCampaignOperator(shard_count="{{ params.n }}", **common)
+    else:
+        op = BrazeSendTransactionalEmailOperator(shard_count="{{ params.n }}", business_key="k", **common)
+    run_operator(op, {"params": {"n": 4}})
+    assert op.hook.rate_share == 0.25
+    assert op.hook.rate_limiter._share == 0.25  # the limiter the batches were paced by
+    unsharded = BrazeTriggerCampaignOperator(task_id="u", campaign_id="c", recipients=["u-1"])
+    run_operator(unsharded)
+    assert unsharded.hook.rate_share == 1.0
+
+
 def test_exactly_once_under_503s_and_429_bursts(sandbox, monkeypatch):
     _fast(sandbox, monkeypatch, max_retries=8)
     sandbox.configure(fail_probability=0.05, seed=7)

@@ -404,3 +404,25 @@ def test_ten_thousand_recipient_schedule_updated_and_deleted_through_its_result(
     assert deleted["deleted"] == 200
     assert sandbox.schedules == {}
     assert len(sandbox.deleted_schedules) == 200
+
+
+@pytest.mark.parametrize("flags", [{}, {"in_local_time": True}, {"at_optimal_time": "true"}])
+def test_a_schedule_time_is_parsed_once(monkeypatch, flags):
+    """build_schedule checks the rules on the time it parsed, instead of formatting it and parsing it again."""
+    from airflow_provider_braze.client import payload_validation, schedules
+
+    parsed = []
+
+    def counting(value, field, _parse=payload_validation.parse_time):
+        parsed.append(value)
+        return _parse(value, field)
+
+    monkeypatch.setattr(payload_validation, "parse_time", counting)
+    monkeypatch.setattr(schedules, "parse_time", counting)
+    when = (_tomorrow_utc() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    op = BrazeScheduleCampaignOperator(task_id="t", campaign_id="c", broadcast=True, schedule=when, **flags)
+    plan = op.plan_or_fail()
+    assert plan.summary()["requests"] == 1
+    assert parsed == [when]
+    expected = {"time": when + ("" if flags else "Z"), **dict.fromkeys(flags, True)}
+    assert op._sent_schedule == expected

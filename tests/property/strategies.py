@@ -26,6 +26,7 @@ from airflow_provider_braze.operators import (
     BrazeTriggerCanvasOperator,
 )
 from airflow_provider_braze.operators.base import BrazeBaseOperator
+from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
 
 # -- leaves -------------------------------------------------------------------------------------------
 
@@ -236,7 +237,7 @@ class EndpointCase:
     """
 
     endpoint: ep.Endpoint
-    operator: type[BrazeBaseOperator]
+    operator: type[BrazeBaseOperator | BrazeBatchSendOperator]
     bodies: st.SearchStrategy[dict[str, Any]]
     fields: tuple[str, ...]
     optional: tuple[str, ...]
