@@ -476,6 +476,29 @@ class BrazeHook(HttpHook):
     def _post(self, endpoint: ep.Endpoint, body: JSONDict) -> BrazeResponse:
         return self.request(endpoint.method, endpoint.path, json=body)
 
+    @staticmethod
+    def batch_body(shared: Mapping[str, Any], batch: Sequence[Mapping[str, Any]], *, users_style: bool) -> JSONDict:
+        """The body of one batch of a data-driven send: the shared fields plus the batch's users.
+
+        Pure (no connection): the send engine calls it per batch, for sending and for dry runs.
+
+        :param shared: the body fields every request of the send repeats (already validated).
+        :param batch: the batch's recipient objects, as spooled.
+        :param users_style: list the users as ``external_user_ids``/``user_aliases``
+            (``/messages/send`` and ``/messages/schedule/create``) instead of ``recipients``.
+        """
+        body = dict(shared)
+        if not users_style:
+            body["recipients"] = list(batch)
+            return body
+        ids = [r["external_user_id"] for r in batch if "external_user_id" in r]
+        aliases = [r["user_alias"] for r in batch if "user_alias" in r]
+        if ids:
+            body["external_user_ids"] = ids
+        if aliases:
+            body["user_aliases"] = aliases
+        return body
+
     # -- /messages/send and triggers --------------------------------------------------------
 
     def send_message(

@@ -1,0 +1,63 @@
+"""The hook builds the body of every batch of a data-driven send (``BrazeHook.batch_body``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_braze.hooks.braze import BrazeHook
+from airflow_provider_braze.operators import BrazeSendMessageOperator, BrazeTriggerCampaignOperator
+from tests.conftest import run_operator
+
+
+def test_batch_body_lists_users_or_recipients() -> None:
+    batch = [{"external_user_id": "u1"}, {"user_alias": {"alias_name": "a", "alias_label": "l"}}]
+    assert BrazeHook.batch_body({"messages": {}}, batch, users_style=True) == {
+        "messages": {},
+        "external_user_ids": ["u1"],
+        "user_aliases": [{"alias_name": "a", "alias_label": "l"}],
+    }
+    assert BrazeHook.batch_body({"campaign_id": "c"}, batch[:1], users_style=False) == {
+        "campaign_id": "c",
+        "recipients": [{"external_user_id": "u1"}],
+    }
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
+    """Every body the hook's builder returned (the real builder, only recorded)."""
+    bodies: list[dict] = []
+    real = BrazeHook.batch_body
+
+    def recording(shared, batch, *, users_style):  # type: ignore[no-untyped-def]
+        body = real(shared, batch, users_style=users_style)
+        bodies.append(body)
+        return body
+
+    monkeypatch.setattr(BrazeHook, "batch_body", staticmethod(recording))
+    return bodies
+
+
+@pytest.mark.parametrize(
+    ("make", "key"),
+    [
+        (
+            lambda ids: BrazeTriggerCampaignOperator(
+                task_id="t", campaign_id="c", recipients=[{"external_user_id": i} for i in ids]
+            ),
+            "recipients",
+        ),
+        (
+            lambda ids: BrazeSendMessageOperator(
+                task_id="t", external_user_ids=ids, messages={"apple_push": {"alert": "hi"}}
+            ),
+            "external_user_ids",
+        ),
+    ],
+)
+def test_the_sandbox_receives_the_hook_builders_bodies(sandbox, built, make, key) -> None:
+    ids = [f"user-{n:03d}" for n in range(120)]
+    result = run_operator(make(ids))
+    assert result["batches"] == 3
+    received = sorted((r.body for r in sandbox.requests), key=lambda b: str(b[key][0]))
+    assert len(received) == 3
+    assert received == sorted(built, key=lambda b: str(b[key][0]))
