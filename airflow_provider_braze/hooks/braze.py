@@ -760,6 +760,23 @@ class BrazeHook(HttpHook):
 
     # -- transactional email ----------------------------------------------------------------
 
+    @staticmethod
+    def transactional_email_body(
+        *,
+        recipient: Mapping[str, Any],
+        external_send_id: str | None = None,
+        trigger_properties: Mapping[str, Any] | None = None,
+    ) -> JSONDict:
+        """The body of ``POST /transactional/v1/campaigns/{campaign_id}/send`` (pure, no connection).
+
+        :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
+        :param external_send_id: Braze's 24-hour de-duplication key of this email.
+        :param trigger_properties: personalisation for the email; left out when None.
+        """
+        body = compact(external_send_id=external_send_id, trigger_properties=trigger_properties)
+        body["recipient"] = dict(recipient)
+        return body
+
     def send_transactional_email(
         self,
         *,
@@ -783,8 +800,9 @@ class BrazeHook(HttpHook):
 
         if external_send_id is not None:
             check_external_send_id(external_send_id)
-        body = compact(external_send_id=external_send_id, trigger_properties=trigger_properties)
-        body["recipient"] = dict(recipient)
+        body = self.transactional_email_body(
+            recipient=recipient, external_send_id=external_send_id, trigger_properties=trigger_properties
+        )
         path = ep.transactional_path(campaign_id)
         try:
             return self.request("POST", path, json=body, retry_unknown_outcome=retry_unknown_outcome)

@@ -61,3 +61,34 @@ def test_the_sandbox_receives_the_hook_builders_bodies(sandbox, built, make, key
     received = sorted((r.body for r in sandbox.requests), key=lambda b: str(b[key][0]))
     assert len(received) == 3
     assert received == sorted(built, key=lambda b: str(b[key][0]))
+
+
+def test_transactional_sends_post_the_hook_builders_bodies(sandbox, monkeypatch, tmp_path) -> None:
+    from airflow_provider_braze.operators import BrazeSendTransactionalEmailOperator
+    from tests.operators.test_transactional import _context
+
+    bodies: list[dict] = []
+    real = BrazeHook.transactional_email_body
+
+    def recording(**kwargs):  # type: ignore[no-untyped-def]
+        body = real(**kwargs)
+        bodies.append(body)
+        return body
+
+    monkeypatch.setattr(BrazeHook, "transactional_email_body", staticmethod(recording))
+    op = BrazeSendTransactionalEmailOperator(
+        task_id="confirm",
+        campaign_id="tx",
+        recipients=["u1", {"external_user_id": "u2", "trigger_properties": {"n": 2}}],
+        trigger_properties={"shop": "x"},
+        max_concurrency=1,
+        resume_store=str(tmp_path / "resume"),
+    )
+    run_operator(op, _context())
+    received = [r.body for r in sandbox.requests]
+    assert len(received) == 2
+    assert sorted(received, key=str) == sorted(bodies, key=str)
+    assert {b["recipient"]["external_user_id"]: b["trigger_properties"] for b in received} == {
+        "u1": {"shop": "x"},
+        "u2": {"shop": "x", "n": 2},
+    }
