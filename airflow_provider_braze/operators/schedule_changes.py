@@ -203,7 +203,10 @@ class _ScheduleTarget(BrazeBaseOperator):
         return None
 
     def plan_for(self, targets: ScheduleTargets, owner: dict[str, str], kind: str, extra: dict[str, Any]) -> SendPlan:
-        bodies = [{**owner, "schedule_id": schedule_id, **extra} for schedule_id in targets.ids]
+        from airflow_provider_braze.hooks.braze import BrazeHook
+
+        build = getattr(BrazeHook, f"{self.action}_{'message' if kind == 'messages' else kind}_schedule_body")
+        bodies = [build(**owner, schedule_id=schedule_id, **extra) for schedule_id in targets.ids]
         self._planned = (targets, owner, extra)
         return SendPlan(_ROUTES[self.action][kind], fixed=bodies)
 

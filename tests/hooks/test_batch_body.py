@@ -92,3 +92,25 @@ def test_transactional_sends_post_the_hook_builders_bodies(sandbox, monkeypatch,
         "u1": {"shop": "x"},
         "u2": {"shop": "x", "n": 2},
     }
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda hook: hook.create_send_id(campaign_id="camp", send_id="é"), "send_id"),
+        (lambda hook: hook.create_send_id(campaign_id=" "), "campaign_id"),
+        (lambda hook: hook.delete_message_schedule(schedule_id=""), "schedule_id"),
+        (lambda hook: hook.update_message_schedule(schedule_id=None, schedule={"time": "x"}), "schedule_id"),
+        (lambda hook: hook.delete_campaign_schedule(campaign_id="", schedule_id="s"), "campaign_id"),
+        (lambda hook: hook.update_campaign_schedule(campaign_id="c", schedule_id=7, schedule={}), "schedule_id"),
+        (lambda hook: hook.delete_canvas_schedule(canvas_id=None, schedule_id="s"), "canvas_id"),
+        (lambda hook: hook.update_canvas_schedule(canvas_id="c", schedule_id="", schedule={}), "schedule_id"),
+    ],
+)
+def test_endpoint_methods_refuse_a_bad_body_before_any_request(hook, sandbox, call, field) -> None:
+    from airflow_provider_braze.client.payload_validation import PayloadRuleError
+
+    with pytest.raises(PayloadRuleError) as raised:
+        call(hook)
+    assert raised.value.field == field
+    assert sandbox.requests == []
