@@ -143,17 +143,9 @@ class SendPlan:
             yield PlannedRequest(number, self._body(batch), len(batch))
 
     def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
-        body = dict(self.common)
-        if not self.users_style:
-            body["recipients"] = batch
-            return body
-        ids = [r["external_user_id"] for r in batch if "external_user_id" in r]
-        aliases = [r["user_alias"] for r in batch if "user_alias" in r]
-        if ids:
-            body["external_user_ids"] = ids
-        if aliases:
-            body["user_aliases"] = aliases
-        return body
+        from airflow_provider_braze.hooks.braze import BrazeHook
+
+        return BrazeHook.batch_body(self.common, batch, users_style=self.users_style)
 
     def summary(self) -> dict[str, Any]:
         """What the plan would send (for dry runs and logs): counts only, no recipient data."""

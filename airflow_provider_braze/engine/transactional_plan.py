@@ -33,19 +33,21 @@ def derive_external_send_id(campaign_id: str, recipient: Mapping[str, Any], busi
 class TransactionalSendPlan(SendPlan):
     """A send plan of one request per recipient to one transactional campaign.
 
-    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_body` turns each
-    into ``{"external_send_id", "trigger_properties", "recipient"}``. ``common`` holds the shared
+    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_body` hands each
+    to :meth:`BrazeHook.transactional_email_body`. ``common`` holds the shared
     ``trigger_properties`` (merged under each recipient's own).
     """
 
     def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
         (item,) = batch  # one recipient per request
         properties = {**(self.common.get("trigger_properties") or {}), **(item.get("trigger_properties") or {})}
-        body: dict[str, Any] = {"external_send_id": item["external_send_id"]}
-        if properties:
-            body["trigger_properties"] = properties
-        body["recipient"] = {k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS}
-        return body
+        from airflow_provider_braze.hooks.braze import BrazeHook
+
+        return BrazeHook.transactional_email_body(
+            recipient={k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
+            external_send_id=item["external_send_id"],
+            trigger_properties=properties or None,
+        )
 
 
 def plan_transactional(

@@ -479,6 +479,29 @@ class BrazeHook(HttpHook):
     def _post(self, endpoint: ep.Endpoint, body: JSONDict) -> BrazeResponse:
         return self.request(endpoint.method, endpoint.path, json=body)
 
+    @staticmethod
+    def batch_body(shared: Mapping[str, Any], batch: Sequence[Mapping[str, Any]], *, users_style: bool) -> JSONDict:
+        """The body of one batch of a data-driven send: the shared fields plus the batch's users.
+
+        Pure (no connection): the send engine calls it per batch, for sending and for dry runs.
+
+        :param shared: the body fields every request of the send repeats (already validated).
+        :param batch: the batch's recipient objects, as spooled.
+        :param users_style: list the users as ``external_user_ids``/``user_aliases``
+            (``/messages/send`` and ``/messages/schedule/create``) instead of ``recipients``.
+        """
+        body = dict(shared)
+        if not users_style:
+            body["recipients"] = list(batch)
+            return body
+        ids = [r["external_user_id"] for r in batch if "external_user_id" in r]
+        aliases = [r["user_alias"] for r in batch if "user_alias" in r]
+        if ids:
+            body["external_user_ids"] = ids
+        if aliases:
+            body["user_aliases"] = aliases
+        return body
+
     # -- /messages/send and triggers --------------------------------------------------------
 
     def send_message(
@@ -605,14 +628,45 @@ class BrazeHook(HttpHook):
         schedule: Mapping[str, Any] | None = None,
         messages: Mapping[str, Any] | None = None,
     ) -> BrazeResponse:
-        """``POST /messages/schedule/update``: replace a message schedule's time and/or messages."""
+        """``POST /messages/schedule/update``: replace a message schedule's time and/or messages.
+
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule (replaces the old one entirely).
+        :param messages: the new message objects.
+        """
         return self._post(
-            ep.UPDATE_MESSAGE_SCHEDULE, compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
+            ep.UPDATE_MESSAGE_SCHEDULE,
+            self.update_message_schedule_body(schedule_id=schedule_id, schedule=schedule, messages=messages),
         )
 
+    @staticmethod
+    def update_message_schedule_body(
+        *, schedule_id: str, schedule: Mapping[str, Any] | None = None, messages: Mapping[str, Any] | None = None
+    ) -> JSONDict:
+        """The body of ``POST /messages/schedule/update`` (pure, no connection).
+
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule; left out when None.
+        :param messages: the new message objects; left out when None.
+        """
+        _check_ids(schedule_id=schedule_id)
+        return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
+
     def delete_message_schedule(self, *, schedule_id: str) -> BrazeResponse:
-        """``POST /messages/schedule/delete``: cancel a scheduled message."""
-        return self._post(ep.DELETE_MESSAGE_SCHEDULE, {"schedule_id": schedule_id})
+        """``POST /messages/schedule/delete``: cancel a scheduled message.
+
+        :param schedule_id: the schedule to cancel.
+        """
+        return self._post(ep.DELETE_MESSAGE_SCHEDULE, self.delete_message_schedule_body(schedule_id=schedule_id))
+
+    @staticmethod
+    def delete_message_schedule_body(*, schedule_id: str) -> JSONDict:
+        """The body of ``POST /messages/schedule/delete``.
+
+        :param schedule_id: the schedule to cancel.
+        """
+        _check_ids(schedule_id=schedule_id)
+        return {"schedule_id": schedule_id}
 
     def create_campaign_schedule(
         self,
@@ -642,15 +696,48 @@ class BrazeHook(HttpHook):
     def update_campaign_schedule(
         self, *, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]
     ) -> BrazeResponse:
-        """``POST /campaigns/trigger/schedule/update``: replace a campaign schedule entirely."""
+        """``POST /campaigns/trigger/schedule/update``: replace a campaign schedule entirely.
+
+        :param campaign_id: the campaign the schedule belongs to.
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule.
+        """
         return self._post(
             ep.UPDATE_CAMPAIGN_SCHEDULE,
-            {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule},
+            self.update_campaign_schedule_body(campaign_id=campaign_id, schedule_id=schedule_id, schedule=schedule),
         )
 
+    @staticmethod
+    def update_campaign_schedule_body(*, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+        """The body of ``POST /campaigns/trigger/schedule/update``.
+
+        :param campaign_id: the campaign the schedule belongs to.
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule.
+        """
+        _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
+        return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule}
+
     def delete_campaign_schedule(self, *, campaign_id: str, schedule_id: str) -> BrazeResponse:
-        """``POST /campaigns/trigger/schedule/delete``: cancel a scheduled campaign."""
-        return self._post(ep.DELETE_CAMPAIGN_SCHEDULE, {"campaign_id": campaign_id, "schedule_id": schedule_id})
+        """``POST /campaigns/trigger/schedule/delete``: cancel a scheduled campaign.
+
+        :param campaign_id: the campaign the schedule belongs to.
+        :param schedule_id: the schedule to cancel.
+        """
+        return self._post(
+            ep.DELETE_CAMPAIGN_SCHEDULE,
+            self.delete_campaign_schedule_body(campaign_id=campaign_id, schedule_id=schedule_id),
+        )
+
+    @staticmethod
+    def delete_campaign_schedule_body(*, campaign_id: str, schedule_id: str) -> JSONDict:
+        """The body of ``POST /campaigns/trigger/schedule/delete``.
+
+        :param campaign_id: the campaign the schedule belongs to.
+        :param schedule_id: the schedule to cancel.
+        """
+        _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
+        return {"campaign_id": campaign_id, "schedule_id": schedule_id}
 
     def create_canvas_schedule(
         self,
@@ -678,20 +765,70 @@ class BrazeHook(HttpHook):
         )
 
     def update_canvas_schedule(self, *, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> BrazeResponse:
-        """``POST /canvas/trigger/schedule/update``: replace a Canvas schedule entirely."""
+        """``POST /canvas/trigger/schedule/update``: replace a Canvas schedule entirely.
+
+        :param canvas_id: the Canvas the schedule belongs to.
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule.
+        """
         return self._post(
-            ep.UPDATE_CANVAS_SCHEDULE, {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
+            ep.UPDATE_CANVAS_SCHEDULE,
+            self.update_canvas_schedule_body(canvas_id=canvas_id, schedule_id=schedule_id, schedule=schedule),
         )
 
+    @staticmethod
+    def update_canvas_schedule_body(*, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+        """The body of ``POST /canvas/trigger/schedule/update``.
+
+        :param canvas_id: the Canvas the schedule belongs to.
+        :param schedule_id: the schedule to update.
+        :param schedule: the new schedule.
+        """
+        _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
+        return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
+
     def delete_canvas_schedule(self, *, canvas_id: str, schedule_id: str) -> BrazeResponse:
-        """``POST /canvas/trigger/schedule/delete``: cancel a scheduled Canvas."""
-        return self._post(ep.DELETE_CANVAS_SCHEDULE, {"canvas_id": canvas_id, "schedule_id": schedule_id})
+        """``POST /canvas/trigger/schedule/delete``: cancel a scheduled Canvas.
+
+        :param canvas_id: the Canvas the schedule belongs to.
+        :param schedule_id: the schedule to cancel.
+        """
+        return self._post(
+            ep.DELETE_CANVAS_SCHEDULE, self.delete_canvas_schedule_body(canvas_id=canvas_id, schedule_id=schedule_id)
+        )
+
+    @staticmethod
+    def delete_canvas_schedule_body(*, canvas_id: str, schedule_id: str) -> JSONDict:
+        """The body of ``POST /canvas/trigger/schedule/delete``.
+
+        :param canvas_id: the Canvas the schedule belongs to.
+        :param schedule_id: the schedule to cancel.
+        """
+        _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
+        return {"canvas_id": canvas_id, "schedule_id": schedule_id}
 
     # -- send ids and scheduled broadcasts --------------------------------------------------
 
     def create_send_id(self, *, campaign_id: str, send_id: str | None = None) -> BrazeResponse:
-        """``POST /sends/id/create``: create a send id for analytics (100 a day per workspace)."""
-        return self._post(ep.CREATE_SEND_ID, compact(campaign_id=campaign_id, send_id=send_id))
+        """``POST /sends/id/create``: create a send id for analytics (100 a day per workspace).
+
+        :param campaign_id: the campaign the send id belongs to.
+        :param send_id: the send id to create (Braze makes one when None).
+        """
+        return self._post(ep.CREATE_SEND_ID, self.create_send_id_body(campaign_id=campaign_id, send_id=send_id))
+
+    @staticmethod
+    def create_send_id_body(*, campaign_id: str, send_id: str | None = None) -> JSONDict:
+        """The body of ``POST /sends/id/create`` (pure, no connection).
+
+        :param campaign_id: the campaign the send id belongs to.
+        :param send_id: the send id to create; left out when empty.
+        """
+        from airflow_provider_braze.client import payload_validation as pv
+
+        pv.check_required_id(campaign_id, "campaign_id")
+        pv.check_send_id(send_id or None)
+        return compact(campaign_id=campaign_id, send_id=send_id or None)
 
     def get_scheduled_broadcasts(self, *, end_time: datetime | str) -> BrazeResponse:
         """``GET /messages/scheduled_broadcasts``: dashboard-scheduled campaigns and Canvases.
@@ -740,6 +877,23 @@ class BrazeHook(HttpHook):
 
     # -- transactional email ----------------------------------------------------------------
 
+    @staticmethod
+    def transactional_email_body(
+        *,
+        recipient: Mapping[str, Any],
+        external_send_id: str | None = None,
+        trigger_properties: Mapping[str, Any] | None = None,
+    ) -> JSONDict:
+        """The body of ``POST /transactional/v1/campaigns/{campaign_id}/send`` (pure, no connection).
+
+        :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
+        :param external_send_id: Braze's 24-hour de-duplication key of this email.
+        :param trigger_properties: personalisation for the email; left out when None.
+        """
+        body = compact(external_send_id=external_send_id, trigger_properties=trigger_properties)
+        body["recipient"] = dict(recipient)
+        return body
+
     def send_transactional_email(
         self,
         *,
@@ -763,8 +917,9 @@ class BrazeHook(HttpHook):
 
         if external_send_id is not None:
             check_external_send_id(external_send_id)
-        body = compact(external_send_id=external_send_id, trigger_properties=trigger_properties)
-        body["recipient"] = dict(recipient)
+        body = self.transactional_email_body(
+            recipient=recipient, external_send_id=external_send_id, trigger_properties=trigger_properties
+        )
         path = ep.transactional_path(campaign_id)
         try:
             return self.request("POST", path, json=body, retry_unknown_outcome=retry_unknown_outcome)
@@ -920,6 +1075,14 @@ class BrazeHook(HttpHook):
         finally:
             probe.close()
         return True, f"Connected to Braze {params.instance_label}: the REST API key is valid."
+
+
+def _check_ids(**ids: Any) -> None:
+    """Each identifier is a non-empty string (raises PayloadRuleError naming it), before any request."""
+    from airflow_provider_braze.client import payload_validation as pv
+
+    for name, value in ids.items():
+        pv.check_required_id(value, name)
 
 
 def cdi_path(endpoint: ep.Endpoint, integration_id: str) -> str:

@@ -197,7 +197,11 @@ class ScheduleChange:
 
     def plan(self) -> SendPlan:
         """One request per schedule id."""
-        bodies = [{**self.owner, "schedule_id": schedule_id, **self.extra} for schedule_id in self.targets.ids]
+        from airflow_provider_braze.hooks.braze import BrazeHook
+
+        noun = "message" if self.kind == "messages" else self.kind
+        build = getattr(BrazeHook, f"{self.action}_{noun}_schedule_body")
+        bodies = [build(**self.owner, schedule_id=schedule_id, **self.extra) for schedule_id in self.targets.ids]
         return SendPlan(_ROUTES[self.action][self.kind], fixed=bodies)
 
     def result(self, outcome: SendOutcome) -> dict[str, Any]:

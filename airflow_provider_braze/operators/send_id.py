@@ -54,7 +54,9 @@ class BrazeCreateSendIdOperator(BrazeBaseOperator):
         pv.check_required_id(self.campaign_id, "campaign_id")
         send_id = self.send_id or None
         pv.check_send_id(send_id)
-        body = {"campaign_id": self.campaign_id, **({"send_id": send_id} if send_id else {})}
+        from airflow_provider_braze.hooks.braze import BrazeHook
+
+        body = BrazeHook.create_send_id_body(campaign_id=self.campaign_id, send_id=send_id)
         return SendPlan(ep.CREATE_SEND_ID, fixed=[body])
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
