@@ -67,6 +67,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "host": "https://rest.iad-01.braze.com or an instance name such as US-01 or EU-02",
         "password": "REST API key from Settings > APIs and Identifiers",
         "port": "443 (optional; lets Airflow 3.3's Test button work)",
+        "extra": '{"timeout": 30, "max_retries": 5, "retry_unknown_outcome": false}',
     },
 }
 

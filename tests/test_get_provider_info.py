@@ -72,8 +72,16 @@ def test_airflow2_field_behaviour_matches_the_declarative_one():
 
     declared = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
     legacy = BrazeHook.get_ui_field_behaviour()
-    assert legacy["hidden_fields"] == declared["hidden-fields"]
-    assert legacy["relabeling"] == declared["relabeling"]
+    # one definition: the whole form (placeholders included) is the declarative one, keys spelled Airflow 2's way
+    assert legacy == {key.replace("-", "_"): value for key, value in declared.items()}
+    assert legacy["placeholders"]["extra"]
+
+
+def test_airflow2_field_behaviour_is_a_copy_a_caller_cannot_corrupt():
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    BrazeHook.get_ui_field_behaviour()["hidden_fields"].append("host")
+    assert "host" not in get_provider_info()["connection-types"][0]["ui-field-behaviour"]["hidden-fields"]
 
 
 def test_port_stays_visible_so_airflow_3_3_test_button_can_work():

@@ -248,16 +248,12 @@ class BrazeHook(HttpHook):
         ``port`` stays visible: Airflow 3.3's *Test* button sends ``port: 0`` for a connection without
         one, which its API refuses as a different endpoint (fixed upstream, apache/airflow#73298).
         """
-        return {
-            "hidden_fields": ["schema", "login"],
-            "relabeling": {"host": "REST endpoint", "password": "REST API key"},
-            "placeholders": {
-                "host": "https://rest.iad-01.braze.com or an instance name such as US-01 or EU-02",
-                "password": "REST API key from Settings > APIs and Identifiers",
-                "port": "443 (optional; lets Airflow 3.3's Test button work)",
-                "extra": '{"timeout": 30, "max_retries": 5, "retry_unknown_outcome": false}',
-            },
-        }
+        import copy
+
+        from airflow_provider_braze.get_provider_info import UI_FIELD_BEHAVIOUR
+
+        # one definition, in get_provider_info; Airflow 2's form wants underscores in the key names
+        return {key.replace("-", "_"): copy.deepcopy(value) for key, value in UI_FIELD_BEHAVIOUR.items()}
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_braze.client.cdi_runs import (
+    FAILED_STATUSES,
     MAX_STATUS_PAGES,
     FoundRun,
     find_run,
@@ -273,7 +274,7 @@ class BrazeCDISyncOperator(BaseOperator):
         }
         self.log.info("Matched CDI run: %s", reason)
         counts = f"rows_synced={run.get('rows_synced')}, rows_failed_with_errors={run.get('rows_failed_with_errors')}"
-        if status in ("error", "config_error") or (status == "partial" and self.on_partial == "fail"):
+        if status in FAILED_STATUSES or (status == "partial" and self.on_partial == "fail"):
             raise BrazeCDISyncError(f"CDI sync of {integration_id} ended {status} ({counts}): {_ADVICE[status]}")
         if status == "partial":
             self.log.warning("CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE["partial"])
