@@ -118,11 +118,49 @@ def test_property_names_keep_their_case_and_reserved_columns_match_in_any_case()
 def test_the_duplicate_finder_grows_and_finds_every_repeat_with_its_first_row():
     from airflow_provider_braze.engine.recipient_spool import DuplicateFinder
 
-    finder = DuplicateFinder(capacity=4)  # grows many times
-    for i in range(5000):
+    finder = DuplicateFinder(capacity=4)  # grows many times; the first-seen log spans several chunks
+    for i in range(20_000):
         assert finder.duplicate({"external_user_id": f"u{i}"}, i + 1) is None
-    for i in (0, 1234, 4999):
-        fingerprint = finder.duplicate({"external_user_id": f"u{i}"}, 9999)
+    repeats = {}
+    for i in (0, 1234, 8191, 8192, 19_999):
+        fingerprint = finder.duplicate({"external_user_id": f"u{i}"}, 99_999)
         assert fingerprint is not None
-        assert finder.first_row(fingerprint) == i + 1
-    assert len(finder._keys) * 4 < 5000 * 16  # flat arrays: a few bytes per recipient, no objects
+        repeats[fingerprint] = i + 1
+    assert finder.first_rows(repeats) == repeats
+    assert finder.duplicate({"external_user_id": "u20000"}, 20_001) is None  # still usable after a lookup
+    assert finder.first_rows([finder.duplicate({"external_user_id": "u20000"}, 1)]).popitem()[1] == 20_001
+    assert len(finder._keys) * 8 <= 20_001 * 8 * 8 // 3  # 8 bytes per slot, at least 3/8 full: no objects
+    finder.close()
+    with pytest.raises(ValueError):  # the table's memory was given back
+        finder._keys[0]
+
+
+def test_a_duplicate_finder_is_closed_when_the_source_is_read_and_when_spooling_fails(monkeypatch):
+    from airflow_provider_braze.engine import recipient_spool, send_plan
+
+    finders = []
+
+    class Recording(recipient_spool.DuplicateFinder):
+        def __init__(self) -> None:
+            super().__init__()
+            finders.append(self)
+
+    monkeypatch.setattr(send_plan, "DuplicateFinder", Recording)
+    rows = [{"external_user_id": "a"}, {"external_user_id": "b"}, {"external_user_id": "a"}]
+
+    def spool(**options: str) -> tuple[object, list[dict[str, int]], int]:
+        source = send_plan.list_source(rows)
+        assert source is not None
+        return send_plan.spool_source(
+            source, properties_field="trigger_properties", options=send_plan.SpoolOptions(**options)
+        )
+
+    spooled, listed, count = spool(on_duplicate="first")
+    assert (listed, count) == ([{"row": 3, "first_row": 1}], 1)
+    spooled.close()  # type: ignore[attr-defined]
+    with pytest.raises(PayloadRuleError, match=r"row 3 repeats row 1"):
+        spool()
+    assert len(finders) == 2
+    for finder in finders:  # closed: the table's memory is given back before the send starts
+        with pytest.raises(ValueError):
+            finder._keys[0]

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import mmap
 import tempfile
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -154,17 +155,24 @@ class DuplicateFinder:
     """Finds a user listed twice anywhere in a source, by an 8-byte fingerprint of its identifier.
 
     Braze collapses duplicates only within one request; across batches the same user would be
-    messaged twice. The fingerprints live in an open-addressing table of two flat arrays (8 bytes of
-    fingerprint and 4 of row number per slot, at most 3/4 full): about 16-32 bytes per distinct
-    recipient — 1,000,000 recipients take 25 MB — never the identifiers themselves.
+    messaged twice. The fingerprints live in an open-addressing table (8 bytes per slot, at most 3/4
+    full): 11-22 bytes per distinct recipient, 1,000,000 recipients take 16 MB, never the identifiers
+    themselves. The table is an anonymous memory map, outside the allocator's heap, so :meth:`close`
+    gives all of it back to the system at once (a heap would keep it fragmented for the rest of the
+    task). Where each fingerprint was first seen is written to a temporary file (16 bytes per row, on
+    disk) and read back only to name the first rows of the duplicates listed (:meth:`first_rows`).
+
+    :param capacity: initial number of slots (a power of two); the table doubles as it fills.
     """
 
     _EMPTY = 0
+    _LOG_CHUNK = 8192
 
     def __init__(self, capacity: int = 1 << 12) -> None:
         self._size = 0
-        self._keys = array("q", bytes(8 * capacity))
-        self._rows = array("i", bytes(4 * capacity))
+        self._map, self._keys = _zeroed_table(capacity)
+        self._log: BinaryIO = tempfile.TemporaryFile(prefix="braze-first-seen-")  # noqa: SIM115 - closed in close()
+        self._pending = array("q")
 
     def duplicate(self, recipient: dict[str, Any], row: int) -> int | None:
         """The fingerprint of ``recipient`` when an earlier row had the same identifier, else None
@@ -175,15 +183,43 @@ class DuplicateFinder:
         if self._keys[slot] == fingerprint:
             return fingerprint
         self._keys[slot] = fingerprint
-        self._rows[slot] = row
+        self._pending.append(row)
+        self._pending.append(fingerprint)
+        if len(self._pending) >= self._LOG_CHUNK:
+            self._flush()
         self._size += 1
         if self._size * 4 > len(self._keys) * 3:
             self._grow()
         return None
 
-    def first_row(self, fingerprint: int) -> int:
-        """The row where the recipient of ``fingerprint`` was first seen."""
-        return int(self._rows[self._find(fingerprint)])
+    def first_rows(self, fingerprints: Iterable[int]) -> dict[int, int]:
+        """The row where each of ``fingerprints`` was first seen (one read of the on-disk log)."""
+        wanted = set(fingerprints)
+        found: dict[int, int] = {}
+        self._flush()
+        self._log.seek(0)
+        while len(found) < len(wanted):
+            chunk = self._log.read(8 * self._LOG_CHUNK)
+            if not chunk:
+                break
+            pairs = array("q")
+            pairs.frombytes(chunk)
+            for i in range(0, len(pairs), 2):
+                if pairs[i + 1] in wanted:
+                    found.setdefault(pairs[i + 1], pairs[i])
+        self._log.seek(0, 2)
+        return found
+
+    def close(self) -> None:
+        """Give the table's memory back and delete the log."""
+        self._keys.release()
+        self._map.close()
+        self._log.close()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._log.write(self._pending.tobytes())
+            self._pending = array("q")
 
     def _find(self, fingerprint: int) -> int:
         keys = self._keys
@@ -194,11 +230,16 @@ class DuplicateFinder:
         return slot
 
     def _grow(self) -> None:
-        keys, rows = self._keys, self._rows
-        self._keys = array("q", bytes(16 * len(keys)))
-        self._rows = array("i", bytes(8 * len(rows)))
-        for fingerprint, row in zip(keys, rows, strict=True):
+        old_map, old_keys = self._map, self._keys
+        self._map, self._keys = _zeroed_table(2 * len(old_keys))
+        for fingerprint in old_keys:
             if fingerprint != self._EMPTY:
-                slot = self._find(fingerprint)
-                self._keys[slot] = fingerprint
-                self._rows[slot] = row
+                self._keys[self._find(fingerprint)] = fingerprint
+        old_keys.release()
+        old_map.close()
+
+
+def _zeroed_table(slots: int) -> tuple[mmap.mmap, memoryview]:
+    """``slots`` zeroed signed 64-bit integers in an anonymous memory map (pages are touched as used)."""
+    region = mmap.mmap(-1, 8 * slots)
+    return region, memoryview(region).cast("q")

@@ -300,6 +300,7 @@ def spool_source(
     )
     duplicates = DuplicateFinder()
     duplicate_rows: list[dict[str, int]] = []
+    repeated: list[int] = []  # the fingerprints of the rows listed in duplicate_rows
     duplicate_count = 0
     first_error: pv.PayloadRuleError | None = None
     try:
@@ -331,9 +332,15 @@ def spool_source(
             if fingerprint is not None:
                 duplicate_count += 1
                 if len(duplicate_rows) < MAX_DUPLICATES_LISTED:
-                    duplicate_rows.append({"row": row_number, "first_row": duplicates.first_row(fingerprint)})
+                    duplicate_rows.append({"row": row_number})
+                    repeated.append(fingerprint)
                 continue
             spool.add(recipient, size)
+        if duplicate_rows:  # name where each listed repeat was first seen (one read of the finder's log)
+            first_rows = duplicates.first_rows(repeated)
+            for listed, fingerprint in zip(duplicate_rows, repeated, strict=True):
+                listed["first_row"] = first_rows[fingerprint]
+        duplicates.close()  # before the send: its table is returned to the system, not kept in the heap
         if spool.rejected_count and options.on_invalid == "fail":
             assert first_error is not None
             raise _combined(first_error, spool)
@@ -359,6 +366,7 @@ def spool_source(
                 spool.rows_read,
             )
     except BaseException:
+        duplicates.close()
         spool.close()
         raise
     return spool, duplicate_rows, duplicate_count
