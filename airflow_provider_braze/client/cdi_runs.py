@@ -22,9 +22,22 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-TERMINAL_STATUSES = ("success", "partial", "error", "config_error")
-FAILED_STATUSES = ("error", "config_error")
-KNOWN_STATUSES = ("running", *TERMINAL_STATUSES)
+from airflow_provider_braze.client.str_enum import StrEnum
+
+
+class CdiRunStatus(StrEnum):
+    """A CDI run's ``job_status`` as Braze documents it (lower-cased: :func:`status_of`)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    ERROR = "error"
+    CONFIG_ERROR = "config_error"
+
+
+TERMINAL_STATUSES = (CdiRunStatus.SUCCESS, CdiRunStatus.PARTIAL, CdiRunStatus.ERROR, CdiRunStatus.CONFIG_ERROR)
+FAILED_STATUSES = (CdiRunStatus.ERROR, CdiRunStatus.CONFIG_ERROR)
+KNOWN_STATUSES = tuple(CdiRunStatus)
 #: The ``Date`` header has whole seconds: the tolerance is the measured round trip plus this.
 DATE_GRANULARITY = timedelta(seconds=1)
 #: The tolerance when no round trip was measured (a trigger deferred by an earlier version).

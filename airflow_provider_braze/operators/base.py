@@ -71,9 +71,13 @@ def execute_plan(
     try:
         if parse_flag(dry_run, "dry_run"):
             return log_dry_run(plan)
+        try:
+            options = send_options()
+        except PayloadRuleError as err:  # an option checked only for a real send (e.g. on_unknown_outcome)
+            raise BrazeValidationError(err.field, err.rule) from None
         push_dashboard_url(context, hook, dashboard_target, log)
         try:
-            outcome = send_plan(hook, plan, log, **send_options())
+            outcome = send_plan(hook, plan, log, **options)
         except (BrazeUnknownOutcomeBatchesError, BrazeSendInterruptedError) as error:
             push_failed_result(context, {**make_result(error.outcome), **plan.rejections()}, log)
             raise
