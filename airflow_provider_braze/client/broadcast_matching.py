@@ -22,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
+
 CONDITIONS = ("scheduled", "sent")
 #: Local delivery reaches a wall-clock time first at UTC+14 and last at UTC-12.
 FIRST_ZONE_OFFSET = timedelta(hours=14)
@@ -35,13 +37,9 @@ DOCUMENTED_FIELDS = ("id", "name", "type", "tags", "next_send_time", "schedule_t
 
 
 def _parse(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        return None
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso_time(value, naive="keep")
+    except IsoTimeError:
         return None
 
 

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
 from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.exceptions import BrazeError
 
@@ -73,15 +74,12 @@ def _external_ids(body: dict[str, Any]) -> list[str]:
 
 
 def _epoch(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso_time(value, naive="utc").timestamp()
+    except (IsoTimeError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def _received(user: dict[str, Any]) -> dict[tuple[str, str], float]:
