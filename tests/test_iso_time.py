@@ -72,7 +72,7 @@ def test_the_extended_form_is_read_as_a_standard_datetime(text, expected):
 def test_lenient_and_impossible_forms_are_refused(text):
     with pytest.raises(IsoTimeError):
         parse_iso_time(text, naive="keep")
-    with pytest.raises(PayloadRuleError, match="^schedule.time: "):
+    with pytest.raises(PayloadRuleError, match=r"^schedule\.time: "):
         parse_time(text, "schedule.time")
     assert cdi_runs.parse_time(text) is None
     assert broadcast_matching.parse_send_time(text) is None
