@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from airflow_provider_braze.client.broadcast_matching import BroadcastCondition
 from airflow_provider_braze.client.cdi_runs import CdiRunStatus, unknown_status_message
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.client.str_enum import StrEnum
@@ -21,10 +22,25 @@ from airflow_provider_braze.engine.resume_ledger import BatchState, PathResumeSt
 from airflow_provider_braze.engine.send_plan import OnDuplicate
 from airflow_provider_braze.engine.unknown_outcome_reconciliation import ReconciliationVerdict, describe
 from airflow_provider_braze.exceptions import BrazeValidationError
-from airflow_provider_braze.operators import BrazeCDISyncOperator, BrazeTriggerCampaignOperator
+from airflow_provider_braze.operators import (
+    BrazeCDISyncOperator,
+    BrazeDeleteScheduleOperator,
+    BrazeTriggerCampaignOperator,
+)
+from airflow_provider_braze.operators.schedule_changes import ScheduleKind
+from airflow_provider_braze.sensors import BrazeScheduledBroadcastSensor
 from tests.conftest import run_operator
 
-ALL = (OutcomeStatus, BatchState, OnDuplicate, OnUnknownOutcome, CdiRunStatus, ReconciliationVerdict)
+ALL = (
+    OutcomeStatus,
+    BatchState,
+    OnDuplicate,
+    OnUnknownOutcome,
+    CdiRunStatus,
+    ReconciliationVerdict,
+    ScheduleKind,
+    BroadcastCondition,
+)
 
 
 @pytest.mark.parametrize("member", [m for enum_class in ALL for m in enum_class], ids=repr)
@@ -156,3 +172,33 @@ def test_the_cdi_operator_refuses_an_unknown_option_at_construction(argument, al
     op = BrazeCDISyncOperator(task_id="t", integration_id="i", **{argument: "fail"})
     assert type(getattr(op, argument)) is str
     assert getattr(op, argument) == "fail"
+
+
+def test_a_schedule_kind_outside_its_set_fails_naming_kind_before_any_request(sandbox):
+    op = BrazeDeleteScheduleOperator(task_id="d", campaign_id="camp", schedule_id="s-1", kind="campaigns")
+    with pytest.raises(BrazeValidationError) as err:
+        run_operator(op)
+    assert err.value.field == "kind"
+    assert err.value.rule == "must be one of messages, campaign, canvas (got 'campaigns')"
+    assert sandbox.requests == []
+
+
+def test_a_schedule_kind_given_as_a_member_routes_like_its_string(sandbox):
+    dry_runs = [
+        run_operator(
+            BrazeDeleteScheduleOperator(task_id="d", canvas_id="v", schedule_id="s-1", kind=kind, dry_run=True)
+        )
+        for kind in (ScheduleKind.CANVAS, "canvas")
+    ]
+    assert dry_runs[0] == dry_runs[1]
+    assert dry_runs[0]["endpoint"] == "/canvas/trigger/schedule/delete"
+    assert json.dumps(dry_runs[0]) == json.dumps(dry_runs[1])
+    assert sandbox.requests == []
+
+
+def test_the_sensor_refuses_an_unknown_condition_and_keeps_the_plain_string():
+    with pytest.raises(ValueError, match=r"^condition: must be one of scheduled, sent \(got 'done'\)"):
+        BrazeScheduledBroadcastSensor(task_id="s", tag="t", condition="done")
+    sensor = BrazeScheduledBroadcastSensor(task_id="s", tag="t", condition=BroadcastCondition.SENT)
+    assert type(sensor.condition) is str
+    assert sensor.condition == "sent"

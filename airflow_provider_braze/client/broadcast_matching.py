@@ -23,8 +23,17 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
+from airflow_provider_braze.client.str_enum import StrEnum
 
-CONDITIONS = ("scheduled", "sent")
+
+class BroadcastCondition(StrEnum):
+    """What the sensor waits for: the broadcast is in the list, or its send time has passed."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+
+
+CONDITIONS = BroadcastCondition.values()
 #: Local delivery reaches a wall-clock time first at UTC+14 and last at UTC-12.
 FIRST_ZONE_OFFSET = timedelta(hours=14)
 LAST_ZONE_OFFSET = timedelta(hours=12)
@@ -165,7 +174,7 @@ def evaluate(
     ``sent``: see the module docstring; ``followed`` is the state returned by the previous look.
     """
     listed = [dict(b) for b in broadcasts]
-    if condition == "scheduled":
+    if condition == BroadcastCondition.SCHEDULED:
         match = find_broadcast(listed, criteria)
         if match is None:
             return Evaluation(False, None, None, f"no broadcast matching {criteria.describe()} is scheduled")

@@ -17,7 +17,12 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_braze.client.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.client.broadcast_matching import (
+    BroadcastCondition,
+    BroadcastCriteria,
+    evaluate,
+    parse_send_time,
+)
 from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
 
 if TYPE_CHECKING:
@@ -98,7 +103,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         broadcast_id: str | None = None,
         broadcast_name: str | None = None,
         tag: str | None = None,
-        condition: str = "scheduled",
+        condition: BroadcastCondition | str = BroadcastCondition.SCHEDULED,
         end_time: datetime | str | None = None,
         send_before: datetime | str | None = None,
         braze_conn_id: str = "braze_default",
@@ -107,11 +112,10 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if condition not in CONDITIONS:
-            raise ValueError(f"condition: must be one of {', '.join(CONDITIONS)} (got {condition!r})")
+        condition = BroadcastCondition.parse(condition, "condition").value
         if not (broadcast_id or broadcast_name or tag):
             raise ValueError("Give at least one of broadcast_id, broadcast_name or tag to match a broadcast")
-        if condition == "sent" and self.mode == "reschedule" and not deferrable:
+        if condition == BroadcastCondition.SENT and self.mode == "reschedule" and not deferrable:
             raise ValueError(
                 "condition='sent' remembers the send time between pokes, which mode='reschedule' cannot: "
                 "use mode='poke' or deferrable=True"
