@@ -22,7 +22,7 @@ from requests.utils import default_headers
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.transport.concurrency import LatencyMeter
-from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, params_from_connection
 from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
 from airflow_provider_braze.client.transport.responses import (
@@ -285,14 +285,7 @@ class BrazeHook(HttpHook):
     def params(self) -> BrazeConnectionParams:
         """The resolved connection: REST base URL, key, instance and settings."""
         conn = self.get_connection(self.braze_conn_id)
-        params = resolve_connection_params(
-            conn_id=self.braze_conn_id,
-            host=conn.host,
-            port=conn.port,
-            password=conn.password,
-            extras=conn.extra_dejson,
-            overrides=self._settings_overrides,
-        )
+        params = params_from_connection(conn, conn_id=self.braze_conn_id, overrides=self._settings_overrides)
         mask_secret(params.api_key)
         return params
 
