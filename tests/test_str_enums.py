@@ -7,6 +7,7 @@ is refused, naming the argument and the allowed values, before any request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -29,6 +30,8 @@ from airflow_provider_braze.operators import (
 )
 from airflow_provider_braze.operators.schedule_changes import ScheduleKind
 from airflow_provider_braze.sensors import BrazeScheduledBroadcastSensor
+from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 from tests.conftest import run_operator
 
 ALL = (
@@ -40,6 +43,7 @@ ALL = (
     ReconciliationVerdict,
     ScheduleKind,
     BroadcastCondition,
+    WaitStatus,
 )
 
 
@@ -202,3 +206,15 @@ def test_the_sensor_refuses_an_unknown_condition_and_keeps_the_plain_string():
     sensor = BrazeScheduledBroadcastSensor(task_id="s", tag="t", condition=BroadcastCondition.SENT)
     assert type(sensor.condition) is str
     assert sensor.condition == "sent"
+
+
+def test_a_trigger_event_carries_the_plain_status_string(braze_sandbox, monkeypatch):
+    """The triggerer stores the event: it holds the plain string, as events of earlier versions did."""
+    for name, value in braze_sandbox.airflow_env(api_key="wrong").items():
+        monkeypatch.setenv(name, value)
+    trigger = BrazeScheduledBroadcastTrigger(braze_conn_id="braze_default", condition="scheduled", tag="t")
+    event = asyncio.run(trigger.run().__anext__())
+    assert type(event.payload["status"]) is str
+    assert event.payload["status"] == WaitStatus.ERROR
+    sensor = BrazeScheduledBroadcastSensor(task_id="s", tag="t")
+    assert sensor.execute_complete({}, {"status": "success", "broadcast": {"id": "x"}}) == {"id": "x"}

@@ -27,6 +27,7 @@ from airflow_provider_braze.client.instances import dashboard_link
 from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError, BrazeCDISyncError
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -340,7 +341,7 @@ class BrazeCDISyncOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger: apply the status policy to the matched run."""
         payload = event or {}
-        if payload.get("status") != "success":
+        if payload.get("status") != WaitStatus.SUCCESS:
             raise BrazeCDISyncError(
                 f"Waiting for the CDI run failed ({payload.get('status')}): {payload.get('message')}"
             )

@@ -24,6 +24,7 @@ from airflow_provider_braze.client.broadcast_matching import (
     parse_send_time,
 )
 from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -205,14 +206,14 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         payload = event or {}
         status = payload.get("status")
         described = self._criteria().describe()
-        if status == "timeout":
+        if status == WaitStatus.TIMEOUT:
             message = f"Sensor timed out waiting for the Braze broadcast {described}: {payload.get('message')}"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
-        if status == "failed":
+        if status == WaitStatus.FAILED:
             raise BrazeBroadcastWaitError(f"Braze broadcast {described}: {payload.get('message')}")
-        if status != "success":
+        if status != WaitStatus.SUCCESS:
             message = payload.get("message", "no event")
             raise BrazeBroadcastWaitError(f"Waiting for the Braze broadcast failed: {message}")
         self.log.info("Braze broadcast %s: %s", described, payload.get("reason"))
