@@ -22,7 +22,18 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-CONDITIONS = ("scheduled", "sent")
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
+from airflow_provider_braze.client.str_enum import StrEnum
+
+
+class BroadcastCondition(StrEnum):
+    """What the sensor waits for: the broadcast is in the list, or its send time has passed."""
+
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+
+
+CONDITIONS = BroadcastCondition.values()
 #: Local delivery reaches a wall-clock time first at UTC+14 and last at UTC-12.
 FIRST_ZONE_OFFSET = timedelta(hours=14)
 LAST_ZONE_OFFSET = timedelta(hours=12)
@@ -35,13 +46,9 @@ DOCUMENTED_FIELDS = ("id", "name", "type", "tags", "next_send_time", "schedule_t
 
 
 def _parse(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        return None
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso_time(value, naive="keep")
+    except IsoTimeError:
         return None
 
 
@@ -167,7 +174,7 @@ def evaluate(
     ``sent``: see the module docstring; ``followed`` is the state returned by the previous look.
     """
     listed = [dict(b) for b in broadcasts]
-    if condition == "scheduled":
+    if condition == BroadcastCondition.SCHEDULED:
         match = find_broadcast(listed, criteria)
         if match is None:
             return Evaluation(False, None, None, f"no broadcast matching {criteria.describe()} is scheduled")

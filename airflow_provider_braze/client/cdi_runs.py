@@ -22,9 +22,23 @@ from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-TERMINAL_STATUSES = ("success", "partial", "error", "config_error")
-FAILED_STATUSES = ("error", "config_error")
-KNOWN_STATUSES = ("running", *TERMINAL_STATUSES)
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
+from airflow_provider_braze.client.str_enum import StrEnum
+
+
+class CdiRunStatus(StrEnum):
+    """A CDI run's ``job_status`` as Braze documents it (lower-cased: :func:`status_of`)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    ERROR = "error"
+    CONFIG_ERROR = "config_error"
+
+
+TERMINAL_STATUSES = (CdiRunStatus.SUCCESS, CdiRunStatus.PARTIAL, CdiRunStatus.ERROR, CdiRunStatus.CONFIG_ERROR)
+FAILED_STATUSES = (CdiRunStatus.ERROR, CdiRunStatus.CONFIG_ERROR)
+KNOWN_STATUSES = tuple(CdiRunStatus)
 #: The ``Date`` header has whole seconds: the tolerance is the measured round trip plus this.
 DATE_GRANULARITY = timedelta(seconds=1)
 #: The tolerance when no round trip was measured (a trigger deferred by an earlier version).
@@ -55,24 +69,12 @@ def pages_suffice(runs: Sequence[Mapping[str, Any]], newer_than: datetime | str 
 
 
 def parse_time(value: Any) -> datetime | None:
-    """An ISO 8601 time (``Z`` or an offset, 0-6 fractional digits; naive read as UTC), or None."""
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace(" ", "T", 1)
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    if "." in text:  # normalise the fraction to 6 digits (Python 3.10 wants 3 or 6)
-        head, _, tail = text.partition(".")
-        digits = "".join(c for c in tail if c.isdigit())
-        zone = tail[len(digits) :]
-        text = f"{head}.{(digits + '000000')[:6]}{zone}"
+    """An ISO 8601 time (:func:`~airflow_provider_braze.client.iso_time.parse_iso_time`; naive read as
+    UTC), or None when missing or unparsable."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
+        return parse_iso_time(value, naive="utc")
+    except IsoTimeError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def parse_http_date(value: str | None) -> datetime | None:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_braze.client import payload_rules as rules
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
 
 
 class PayloadRuleError(ValueError):
@@ -350,15 +351,13 @@ def _check_channel(channel: str, message: Mapping[str, Any], field: str) -> None
 
 
 def parse_time(value: Any, field: str) -> datetime:
-    """Parse an ISO 8601 time string (``Z`` accepted); a naive result stays naive."""
+    """Parse an ISO 8601 time string (:func:`~airflow_provider_braze.client.iso_time.parse_iso_time`);
+    a naive result stays naive."""
     if not isinstance(value, str) or not value.strip():
         raise PayloadRuleError(field, "must be an ISO 8601 time string")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        return datetime.fromisoformat(text)
-    except ValueError:
+        return parse_iso_time(value, naive="keep")
+    except IsoTimeError:
         raise PayloadRuleError(field, f"could not be parsed as an ISO 8601 time: {value!r}") from None
 
 

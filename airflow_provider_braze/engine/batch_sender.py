@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.client.transport.concurrency import ConcurrencyController
-from airflow_provider_braze.engine.resume_ledger import BrazeResumeStoreError, BrazeResumeSupersededError
+from airflow_provider_braze.engine.outcome_writer import OutcomeStatus
+from airflow_provider_braze.engine.resume_ledger import BatchState, BrazeResumeStoreError, BrazeResumeSupersededError
 from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
 
 if TYPE_CHECKING:
@@ -25,7 +27,17 @@ if TYPE_CHECKING:
 
 #: At most this many ids, minor errors and batch numbers are listed in a result (counts are complete).
 MAX_LISTED_IN_RESULT = 100
-ON_UNKNOWN_OUTCOME = ("fail", "skip", "resend")
+
+
+class OnUnknownOutcome(StrEnum):
+    """``on_unknown_outcome``: what becomes of batches that may have been sent."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+    RESEND = "resend"
+
+
+ON_UNKNOWN_OUTCOME = OnUnknownOutcome.values()
 
 
 class BrazeBatchError(BrazeError):
@@ -254,7 +266,7 @@ def send_plan(
     *,
     concurrency: int | None = 1,
     ledger: ResumeLedger | None = None,
-    on_unknown_outcome: str = "fail",
+    on_unknown_outcome: OnUnknownOutcome | str = OnUnknownOutcome.FAIL,
     progress_every: float = 10.0,
     on_settled: Callable[[PlannedRequest, str, BrazeResponse | None, BrazeError | None], None] | None = None,
     stop: threading.Event | None = None,
@@ -290,7 +302,7 @@ def send_plan(
         hook.rate_limiter, hook.latency, cap=hook.params.settings.in_flight_cap, fixed=concurrency
     )
     progress = Progress(log, hook, outcome, progress_every, lambda: len(pending), controller)
-    resend_unknown = on_unknown_outcome == "resend"
+    resend_unknown = on_unknown_outcome == OnUnknownOutcome.RESEND
     stop = stop or threading.Event()
     pending: dict[Future[BrazeResponse], PlannedRequest] = {}
     failure: tuple[PlannedRequest, BrazeError] | None = None
@@ -323,7 +335,7 @@ def send_plan(
             request.recipients,
             type(error).__name__ if error is not None else "outcome unknown",
         )
-        side_work(request, "unknown-outcome", None, error if isinstance(error, BrazeError) else None)
+        side_work(request, OutcomeStatus.UNKNOWN_OUTCOME, None, error if isinstance(error, BrazeError) else None)
 
     def settle(done: set[Future[BrazeResponse]]) -> None:
         nonlocal failure, side_error
@@ -346,7 +358,7 @@ def send_plan(
                     continue
                 if ledger:
                     ledger.mark_failed(request.number)
-                side_work(request, "failed", None, error)
+                side_work(request, OutcomeStatus.FAILED, None, error)
                 if failure is None or request.number < failure[0].number:
                     failure = (request, error)
                 stop.set()
@@ -360,24 +372,24 @@ def send_plan(
             if ledger:
                 ledger.accept(request.number, schedule_id=response.schedule_id)
             outcome.add(response, request.recipients, request.number)
-            side_work(request, "accepted", response, None)
+            side_work(request, OutcomeStatus.ACCEPTED, response, None)
 
     every_batch_dispatched = False
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency or controller.cap), thread_name_prefix="braze-send")
     try:
         for request in plan.requests():
             state = ledger.state_of(request.number) if ledger else None
-            if state == "accepted":
+            if state == BatchState.ACCEPTED:
                 outcome.resumed_batches += 1
                 outcome.resumed_recipients += request.recipients
                 schedule_id = ledger.schedule_ids.get(request.number) if ledger else None
                 if schedule_id:
                     outcome.schedule_ids_by_batch[request.number] = schedule_id
                 continue
-            if state == "unknown" and not resend_unknown:
+            if state == BatchState.UNKNOWN and not resend_unknown:
                 outcome.unknown_outcome_batches.append(request.number)
                 outcome.unknown_outcome_recipients += request.recipients
-                side_work(request, "unknown-outcome", None, None)
+                side_work(request, OutcomeStatus.UNKNOWN_OUTCOME, None, None)
                 continue
             if not pending:  # the budget this send draws on (all its batches share it)
                 controller.budget = ep.rate_budget(plan.endpoint, request.body)
@@ -447,7 +459,7 @@ def send_plan(
             f"({outcome.unknown_outcome_recipients} recipients) may have been sent (outcome unknown) and were "
             f"not sent again: {_listed(outcome.unknown_outcome_batches)}."
         )
-        if on_unknown_outcome == "fail":
+        if on_unknown_outcome == OnUnknownOutcome.FAIL:
             raise BrazeUnknownOutcomeBatchesError(
                 message + " Every other batch was sent. Check them in Braze; to send them again, retry with "
                 "on_unknown_outcome='resend'; to accept them, set on_unknown_outcome='skip'.",

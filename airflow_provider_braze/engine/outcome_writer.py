@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_braze.client.str_enum import StrEnum
+
 COLUMNS = (
     "run_id",
     "dag_id",
@@ -52,6 +54,15 @@ DDL = """CREATE TABLE IF NOT EXISTS {table} (
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 #: Rows buffered before a bulk insert.
 FLUSH_ROWS = 2000
+
+
+class OutcomeStatus(StrEnum):
+    """The ``status`` column: what became of a recipient (written as the plain string)."""
+
+    ACCEPTED = "accepted"
+    REJECTED_INVALID = "rejected-invalid"
+    FAILED = "failed"
+    UNKNOWN_OUTCOME = "unknown-outcome"
 
 
 def recipients_of(body: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -99,7 +110,9 @@ class OutcomeWriter:
         """Create the table if it does not exist."""
         self.db_hook.run(DDL.format(table=self.table))
 
-    def _row(self, batch: int | None, id_type: str | None, recipient: str | None, status: str, **fields: Any) -> None:
+    def _row(
+        self, batch: int | None, id_type: str | None, recipient: str | None, status: OutcomeStatus | str, **fields: Any
+    ) -> None:
         self._rows.append(
             (
                 self.key["run_id"],
@@ -112,7 +125,7 @@ class OutcomeWriter:
                 recipient,
                 fields.get("dispatch_id"),
                 fields.get("schedule_id"),
-                status,
+                OutcomeStatus.parse(status, "status").value,
                 (str(fields["error"])[:2000] if fields.get("error") else None),
                 datetime.now(timezone.utc).isoformat(timespec="seconds"),
             )
@@ -122,7 +135,7 @@ class OutcomeWriter:
         self,
         number: int,
         body: Mapping[str, Any],
-        status: str,
+        status: OutcomeStatus | str,
         *,
         dispatch_id: str | None = None,
         schedule_id: str | None = None,
@@ -137,7 +150,7 @@ class OutcomeWriter:
 
     def rejected(self, row: int, reason: str) -> None:
         """Record a source row left out by ``on_invalid="skip"``."""
-        self._row(None, None, None, "rejected-invalid", error=f"row {row}: {reason}")
+        self._row(None, None, None, OutcomeStatus.REJECTED_INVALID, error=f"row {row}: {reason}")
 
     def flush(self) -> None:
         """Replace the rows of the buffered batches (and rejected rows) in the table, in bulk."""

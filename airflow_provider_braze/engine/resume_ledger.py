@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.exceptions import BrazeError
 
 STATE_VERSION = 2
@@ -60,6 +61,13 @@ DEFAULT_OWNER_CHECK_INTERVAL = 1.0
 DEFAULT_GROUP_COMMIT_WAIT = 0.015
 
 log = logging.getLogger(__name__)
+
+
+class BatchState(StrEnum):
+    """What an earlier try settled about a batch (:meth:`ResumeLedger.state_of`)."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN = "unknown"
 
 
 class BrazeResumeMismatchError(BrazeError):
@@ -340,12 +348,12 @@ class ResumeLedger:
 
     # -- what an earlier try settled --------------------------------------------------------
 
-    def state_of(self, number: int) -> str | None:
+    def state_of(self, number: int) -> BatchState | None:
         """``accepted`` or ``unknown`` for a batch settled by an earlier try, else None."""
         if _contains(self.accepted, number):
-            return "accepted"
+            return BatchState.ACCEPTED
         if number in self.unknown:
-            return "unknown"
+            return BatchState.UNKNOWN
         return None
 
     @property

@@ -18,6 +18,7 @@ from typing import Any
 from airflow_provider_braze.client import payload_rules as rules
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.endpoints import Endpoint
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.engine.recipient_rows import recipient_from_dict, row_to_recipient
 from airflow_provider_braze.engine.recipient_spool import DuplicateFinder, RecipientSpool
 
@@ -27,9 +28,32 @@ _REDACTED = "<redacted>"
 _RECIPIENT_DATA = ("trigger_properties", "context", "canvas_entry_properties", "attributes")
 #: Invalid rows quoted in a validation error (all are counted).
 MAX_ERRORS_QUOTED = 10
-ON_INVALID = ("fail", "skip")
-ON_DUPLICATE = ("fail", "first")
-ON_EMPTY = ("warn", "fail")
+
+
+class OnInvalid(StrEnum):
+    """``on_invalid``: what an invalid source row does."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
+class OnDuplicate(StrEnum):
+    """``on_duplicate``: what a user listed more than once in the source does."""
+
+    FAIL = "fail"
+    FIRST = "first"
+
+
+class OnEmpty(StrEnum):
+    """``on_empty``: what a source without any valid recipient does."""
+
+    WARN = "warn"
+    FAIL = "fail"
+
+
+ON_INVALID = OnInvalid.values()
+ON_DUPLICATE = OnDuplicate.values()
+ON_EMPTY = OnEmpty.values()
 #: Duplicate rows listed in a result (the count is always complete).
 MAX_DUPLICATES_LISTED = 100
 #: Bytes of a request body besides the shared fields and the recipients (the list's key and brackets,
@@ -227,18 +251,19 @@ class SpoolOptions:
         "0 recipients" result and a warning; ``fail``: refuse it.
     """
 
-    on_invalid: str = "fail"
+    on_invalid: OnInvalid | str = OnInvalid.FAIL
     max_recipients: int | None = None
     shard_count: int = 1
     shard_index: int = 0
-    on_duplicate: str = "fail"
-    on_empty: str = "warn"
+    on_duplicate: OnDuplicate | str = OnDuplicate.FAIL
+    on_empty: OnEmpty | str = OnEmpty.WARN
 
     def check(self) -> None:
-        """Validate the options themselves."""
-        pv.check_enum(self.on_invalid, "on_invalid", ON_INVALID)
-        pv.check_enum(self.on_duplicate, "on_duplicate", ON_DUPLICATE)
-        pv.check_enum(self.on_empty, "on_empty", ON_EMPTY)
+        """Validate the options themselves (plain strings become members; an unknown one is refused,
+        naming the argument and the allowed values)."""
+        object.__setattr__(self, "on_invalid", OnInvalid.parse(self.on_invalid, "on_invalid"))
+        object.__setattr__(self, "on_duplicate", OnDuplicate.parse(self.on_duplicate, "on_duplicate"))
+        object.__setattr__(self, "on_empty", OnEmpty.parse(self.on_empty, "on_empty"))
         if self.max_recipients is not None and (not isinstance(self.max_recipients, int) or self.max_recipients < 0):
             raise pv.PayloadRuleError("max_recipients", "must be a whole number, 0 or more")
         if not isinstance(self.shard_count, int) or self.shard_count < 1:
@@ -341,10 +366,10 @@ def spool_source(
             for listed, fingerprint in zip(duplicate_rows, repeated, strict=True):
                 listed["first_row"] = first_rows[fingerprint]
         duplicates.close()  # before the send: its table is returned to the system, not kept in the heap
-        if spool.rejected_count and options.on_invalid == "fail":
+        if spool.rejected_count and options.on_invalid == OnInvalid.FAIL:
             assert first_error is not None
             raise _combined(first_error, spool)
-        if duplicate_count and options.on_duplicate == "fail":
+        if duplicate_count and options.on_duplicate == OnDuplicate.FAIL:
             raise _duplicates_error(source.name, duplicate_rows, duplicate_count)
         if options.max_recipients is not None and spool.total_valid > options.max_recipients:
             shards = f" (across all {options.shard_count} shards)" if options.shard_count > 1 else ""
@@ -354,7 +379,7 @@ def spool_source(
                 "allowed; nothing was sent",
             )
         if spool.total_valid == 0:
-            if options.on_empty == "fail":
+            if options.on_empty == OnEmpty.FAIL:
                 raise pv.PayloadRuleError(
                     source.name,
                     f"the source has no valid recipients ({spool.rows_read} row(s) read); nothing was sent "

@@ -25,17 +25,29 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.iso_time import IsoTimeError, parse_iso_time
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.exceptions import BrazeError
 
 if TYPE_CHECKING:
     from airflow_provider_braze.engine.send_plan import SendPlan
     from airflow_provider_braze.hooks.braze import BrazeHook
 
-RECEIVED = "received"
-PARTLY_RECEIVED = "partly_received"
-NO_TRACE = "no_trace"
-NOT_CHECKABLE = "not_checkable"
-CLASSES = (RECEIVED, PARTLY_RECEIVED, NO_TRACE, NOT_CHECKABLE)
+
+class ReconciliationVerdict(StrEnum):
+    """What the user export shows about one unknown batch (see the module docstring)."""
+
+    RECEIVED = "received"
+    PARTLY_RECEIVED = "partly_received"
+    NO_TRACE = "no_trace"
+    NOT_CHECKABLE = "not_checkable"
+
+
+RECEIVED = ReconciliationVerdict.RECEIVED
+PARTLY_RECEIVED = ReconciliationVerdict.PARTLY_RECEIVED
+NO_TRACE = ReconciliationVerdict.NO_TRACE
+NOT_CHECKABLE = ReconciliationVerdict.NOT_CHECKABLE
+CLASSES = tuple(ReconciliationVerdict)
 #: Seconds of clock difference tolerated between this worker and Braze (a receipt this long before the
 #: send started still counts as this send's).
 CLOCK_TOLERANCE_SECONDS = 60.0
@@ -62,15 +74,12 @@ def _external_ids(body: dict[str, Any]) -> list[str]:
 
 
 def _epoch(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso_time(value, naive="utc").timestamp()
+    except (IsoTimeError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 def _received(user: dict[str, Any]) -> dict[tuple[str, str], float]:
@@ -108,7 +117,7 @@ def reconcile_unknown_batches(
     :return: a JSON-serialisable summary (batch numbers and counts, never recipient data).
     """
     wanted = set(batch_numbers)
-    classes: dict[str, list[int]] = {name: [] for name in CLASSES}
+    classes: dict[ReconciliationVerdict, list[int]] = {name: [] for name in CLASSES}
     targets: dict[int, tuple[tuple[str, str], list[str]]] = {}
     left = set(wanted)
     for request in plan.requests():

@@ -22,7 +22,7 @@ from requests.utils import default_headers
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.transport.concurrency import LatencyMeter
-from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, params_from_connection
 from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
 from airflow_provider_braze.client.transport.responses import (
@@ -285,14 +285,7 @@ class BrazeHook(HttpHook):
     def params(self) -> BrazeConnectionParams:
         """The resolved connection: REST base URL, key, instance and settings."""
         conn = self.get_connection(self.braze_conn_id)
-        params = resolve_connection_params(
-            conn_id=self.braze_conn_id,
-            host=conn.host,
-            port=conn.port,
-            password=conn.password,
-            extras=conn.extra_dejson,
-            overrides=self._settings_overrides,
-        )
+        params = params_from_connection(conn, conn_id=self.braze_conn_id, overrides=self._settings_overrides)
         mask_secret(params.api_key)
         return params
 
@@ -514,7 +507,19 @@ class BrazeHook(HttpHook):
         override_frequency_capping: bool | None = None,
         recipient_subscription_state: str | None = None,
     ) -> BrazeResponse:
-        """``POST /messages/send``: send message content given in the request, now."""
+        """``POST /messages/send``: send message content given in the request, now.
+
+        :param messages: the message content per channel (``{"apple_push": {...}, "email": {...}}``).
+        :param external_user_ids: users to message by external id (at most 50).
+        :param user_aliases: users to message by alias (``{"alias_name", "alias_label"}``, at most 50).
+        :param segment_id: a segment to send to (with ``broadcast``).
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param campaign_id: the API campaign whose stats this send counts in.
+        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
+        :param override_frequency_capping: ignore the campaign's frequency capping.
+        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all`` (Braze's default: ``subscribed``).
+        """
         return self._post(
             ep.SEND_MESSAGE,
             compact(
@@ -542,7 +547,17 @@ class BrazeHook(HttpHook):
         recipients: Sequence[Mapping[str, Any]] | None = None,
         attachments: Sequence[Mapping[str, Any]] | None = None,
     ) -> BrazeResponse:
-        """``POST /campaigns/trigger/send``: trigger an API-triggered campaign now."""
+        """``POST /campaigns/trigger/send``: trigger an API-triggered campaign now.
+
+        :param campaign_id: the API-triggered campaign.
+        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
+        :param trigger_properties: personalisation available to the message as ``api_trigger_properties``.
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
+            properties, at most 50).
+        :param attachments: email attachments (``{"file_name", "url"}``).
+        """
         return self._post(
             ep.TRIGGER_CAMPAIGN,
             compact(
@@ -569,6 +584,14 @@ class BrazeHook(HttpHook):
         """``POST /canvas/trigger/send``: trigger an API-triggered Canvas now.
 
         ``canvas_entry_properties`` is the older name of ``context``; both are sent as given.
+
+        :param canvas_id: the API-triggered Canvas.
+        :param context: personalisation available to the Canvas as ``context`` (Liquid).
+        :param canvas_entry_properties: the older name of ``context`` (both are sent as given).
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
+            properties, at most 50).
         """
         return self._post(
             ep.TRIGGER_CANVAS,
@@ -599,7 +622,20 @@ class BrazeHook(HttpHook):
         override_messaging_limits: bool | None = None,
         recipient_subscription_state: str | None = None,
     ) -> BrazeResponse:
-        """``POST /messages/schedule/create``: schedule message content for later."""
+        """``POST /messages/schedule/create``: schedule message content for later.
+
+        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
+        :param messages: the message content per channel (``{"apple_push": {...}, "email": {...}}``).
+        :param external_user_ids: users to message by external id (at most 50).
+        :param user_aliases: users to message by alias (``{"alias_name", "alias_label"}``, at most 50).
+        :param segment_id: a segment to send to (with ``broadcast``).
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param campaign_id: the API campaign whose stats this send counts in.
+        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
+        :param override_messaging_limits: ignore the global rate limits of campaigns.
+        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all`` (Braze's default: ``subscribed``).
+        """
         return self._post(
             ep.CREATE_MESSAGE_SCHEDULE,
             compact(
@@ -675,7 +711,17 @@ class BrazeHook(HttpHook):
         broadcast: bool | None = None,
         trigger_properties: Mapping[str, Any] | None = None,
     ) -> BrazeResponse:
-        """``POST /campaigns/trigger/schedule/create``: schedule an API-triggered campaign."""
+        """``POST /campaigns/trigger/schedule/create``: schedule an API-triggered campaign.
+
+        :param campaign_id: the API-triggered campaign.
+        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
+        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
+        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
+            properties, at most 50).
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param trigger_properties: personalisation available to the message as ``api_trigger_properties``.
+        """
         return self._post(
             ep.CREATE_CAMPAIGN_SCHEDULE,
             compact(
@@ -746,7 +792,17 @@ class BrazeHook(HttpHook):
         context: Mapping[str, Any] | None = None,
         canvas_entry_properties: Mapping[str, Any] | None = None,
     ) -> BrazeResponse:
-        """``POST /canvas/trigger/schedule/create``: schedule an API-triggered Canvas."""
+        """``POST /canvas/trigger/schedule/create``: schedule an API-triggered Canvas.
+
+        :param canvas_id: the API-triggered Canvas.
+        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
+        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
+            properties, at most 50).
+        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
+        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
+        :param context: personalisation available to the Canvas as ``context`` (Liquid).
+        :param canvas_entry_properties: the older name of ``context`` (both are sent as given).
+        """
         return self._post(
             ep.CREATE_CANVAS_SCHEDULE,
             compact(
@@ -858,6 +914,7 @@ class BrazeHook(HttpHook):
     def trigger_cdi_sync(self, *, integration_id: str) -> BrazeResponse:
         """``POST /cdi/integrations/{integration_id}/sync``: start a sync (202; Braze returns no run id).
 
+        :param integration_id: the CDI integration.
         :raises BrazeCDIJobInProgressError: when a sync of the integration is already running.
         """
         return self.request("POST", cdi_path(ep.CDI_SYNC, integration_id))
@@ -866,6 +923,7 @@ class BrazeHook(HttpHook):
         """``GET /cdi/integrations/{integration_id}/job_sync_status``: one page (10) of its runs.
 
         :param cursor: the opaque cursor of a ``Link`` URL, for later pages.
+        :param integration_id: the CDI integration.
         """
         return self.request(
             "GET", cdi_path(ep.CDI_JOB_SYNC_STATUS, integration_id), params={"cursor": cursor} if cursor else None
@@ -908,6 +966,9 @@ class BrazeHook(HttpHook):
 
         :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
         :param retry_unknown_outcome: retry after a timeout/500/504 (safe with an ``external_send_id``).
+        :param campaign_id: the transactional email campaign.
+        :param external_send_id: Braze's 24-hour de-duplication key of this email.
+        :param trigger_properties: personalisation for the email; left out when None.
         """
         from airflow_provider_braze.client.transactional import already_queued_response, check_external_send_id
 
@@ -938,6 +999,8 @@ class BrazeHook(HttpHook):
 
         :param length: days before ``ending_at`` (1-100).
         :param ending_at: the last day (default: now).
+        :param campaign_id: the campaign of the send.
+        :param send_id: the send id.
         """
         return self._get(
             ep.SEND_DATA_SERIES,
@@ -947,7 +1010,12 @@ class BrazeHook(HttpHook):
     def get_campaign_data_series(
         self, *, campaign_id: str, length: int, ending_at: datetime | str | None = None
     ) -> BrazeResponse:
-        """``GET /campaigns/data_series``: daily stats per channel and variation (``length`` 1-100)."""
+        """``GET /campaigns/data_series``: daily stats per channel and variation (``length`` 1-100).
+
+        :param campaign_id: the campaign.
+        :param length: days before ``ending_at`` (1-100).
+        :param ending_at: the last day (default: now).
+        """
         return self._get(
             ep.CAMPAIGN_DATA_SERIES, {"campaign_id": campaign_id, "length": length, "ending_at": ending_at}
         )
@@ -963,7 +1031,16 @@ class BrazeHook(HttpHook):
         include_step_breakdown: bool = True,
         include_deleted_step_data: bool = True,
     ) -> BrazeResponse:
-        """``GET /canvas/data_series``: daily Canvas stats (give ``length`` 1-14 or ``starting_at``)."""
+        """``GET /canvas/data_series``: daily Canvas stats (give ``length`` 1-14 or ``starting_at``).
+
+        :param canvas_id: the Canvas.
+        :param ending_at: the last day.
+        :param length: days before ``ending_at`` (1-14); or give ``starting_at``.
+        :param starting_at: the first day, instead of ``length``.
+        :param include_variant_breakdown: include the stats per variant.
+        :param include_step_breakdown: include the stats per step.
+        :param include_deleted_step_data: include the stats of deleted steps.
+        """
         return self._get(
             ep.CANVAS_DATA_SERIES,
             {
@@ -987,19 +1064,33 @@ class BrazeHook(HttpHook):
         return items
 
     def list_campaigns(self, *, include_archived: bool = False, max_pages: int = 100) -> list[dict[str, Any]]:
-        """``GET /campaigns/list``, every page (``[{"id", "name", "last_edited", "is_api_campaign", "tags"}]``)."""
+        """``GET /campaigns/list``, every page (``[{"id", "name", "last_edited", "is_api_campaign", "tags"}]``).
+
+        :param include_archived: list archived campaigns too.
+        :param max_pages: read at most this many pages of 100.
+        """
         return self._list(ep.CAMPAIGN_LIST, "campaigns", include_archived, max_pages)
 
     def list_canvases(self, *, include_archived: bool = False, max_pages: int = 100) -> list[dict[str, Any]]:
-        """``GET /canvas/list``, every page (``[{"id", "name", "last_edited", "tags"}]``)."""
+        """``GET /canvas/list``, every page (``[{"id", "name", "last_edited", "tags"}]``).
+
+        :param include_archived: list archived Canvases too.
+        :param max_pages: read at most this many pages of 100.
+        """
         return self._list(ep.CANVAS_LIST, "canvases", include_archived, max_pages)
 
     def get_campaign_details(self, *, campaign_id: str) -> BrazeResponse:
-        """``GET /campaigns/details``: name, state, channels, message variations."""
+        """``GET /campaigns/details``: name, state, channels, message variations.
+
+        :param campaign_id: the campaign.
+        """
         return self._get(ep.CAMPAIGN_DETAILS, {"campaign_id": campaign_id})
 
     def get_canvas_details(self, *, canvas_id: str) -> BrazeResponse:
-        """``GET /canvas/details``: name, state, variants, steps."""
+        """``GET /canvas/details``: name, state, variants, steps.
+
+        :param canvas_id: the Canvas.
+        """
         return self._get(ep.CANVAS_DETAILS, {"canvas_id": canvas_id})
 
     # -- user export ------------------------------------------------------------------------

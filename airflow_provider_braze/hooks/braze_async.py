@@ -24,7 +24,7 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow.providers.http.hooks.http import HttpAsyncHook, SessionConfig
 
 from airflow_provider_braze.client import endpoints as ep
-from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, resolve_connection_params
+from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, params_from_connection
 from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
 from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError
 from airflow_provider_braze.client.transport.responses import BrazeResponse, failed_transport
@@ -81,14 +81,7 @@ class BrazeAsyncHook(HttpAsyncHook):
         """Resolve the connection once, without blocking the event loop."""
         if self._params is None:
             conn = await _get_connection(self.braze_conn_id)
-            self._params = resolve_connection_params(
-                conn_id=self.braze_conn_id,
-                host=conn.host,
-                port=conn.port,
-                password=conn.password,
-                extras=conn.extra_dejson,
-                overrides=self._settings_overrides,
-            )
+            self._params = params_from_connection(conn, conn_id=self.braze_conn_id, overrides=self._settings_overrides)
             mask_secret(self._params.api_key)
         return self._params
 

@@ -39,7 +39,16 @@ class BrazeTransactionalHook(BrazeHook):
         cancel: threading.Event | None = None,
         before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
-        """:meth:`BrazeHook.request`, with the transactional "already queued" answer returned as accepted."""
+        """:meth:`BrazeHook.request`, with the transactional "already queued" answer returned as accepted.
+
+        :param method: ``GET`` or ``POST``.
+        :param endpoint: the path, e.g. ``/transactional/v1/campaigns/{campaign_id}/send``.
+        :param json: the JSON body of a POST.
+        :param params: query parameters of a GET.
+        :param retry_unknown_outcome: override the connection's ``retry_unknown_outcome`` for this request.
+        :param cancel: once set (the task is stopping), no further attempt is made.
+        :param before_send: called once, right before the first attempt is sent (see :meth:`BrazeHook.request`).
+        """
         try:
             return super().request(
                 method,

@@ -12,7 +12,7 @@ import json
 from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
@@ -34,17 +34,24 @@ if TYPE_CHECKING:
 
     from airflow_provider_braze.hooks.braze import BrazeHook
 
+_T = TypeVar("_T")
 #: Planned requests shown in full (redacted) in a dry run's log.
 DRY_RUN_LOGGED_REQUESTS = 5
+
+
+def validated(step: Callable[[], _T]) -> _T:
+    """Run ``step`` (a check of rendered arguments), with rule violations turned into
+    :class:`BrazeValidationError` (the task fails with a Braze error naming the argument)."""
+    try:
+        return step()
+    except PayloadRuleError as err:
+        raise BrazeValidationError(err.field, err.rule) from None
 
 
 def plan_or_fail(build_plan: Callable[[], SendPlan]) -> SendPlan:
     """Run ``build_plan`` (pure: validate rendered arguments into requests), with rule violations turned
     into :class:`BrazeValidationError`."""
-    try:
-        return build_plan()
-    except PayloadRuleError as err:
-        raise BrazeValidationError(err.field, err.rule) from None
+    return validated(build_plan)
 
 
 def execute_plan(
@@ -69,11 +76,12 @@ def execute_plan(
         :func:`~airflow_provider_braze.engine.batch_sender.send_plan` (asked for once the plan is final).
     """
     try:
-        if parse_flag(dry_run, "dry_run"):
+        if validated(lambda: parse_flag(dry_run, "dry_run")):
             return log_dry_run(plan)
+        options = validated(send_options)  # options checked only for a real send (e.g. on_unknown_outcome)
         push_dashboard_url(context, hook, dashboard_target, log)
         try:
-            outcome = send_plan(hook, plan, log, **send_options())
+            outcome = send_plan(hook, plan, log, **options)
         except (BrazeUnknownOutcomeBatchesError, BrazeSendInterruptedError) as error:
             push_failed_result(context, {**make_result(error.outcome), **plan.rejections()}, log)
             raise

@@ -14,9 +14,9 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.engine.batch_sender import (
-    ON_UNKNOWN_OUTCOME,
     BrazeSendInterruptedError,
     BrazeUnknownOutcomeBatchesError,
+    OnUnknownOutcome,
     SendOutcome,
 )
 from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
@@ -232,7 +232,7 @@ class BrazeBatchSendOperator(BaseOperator):
 
     def send_options(self, context: Context, plan: SendPlan) -> dict[str, Any]:
         """Concurrency, unknown-outcome policy and the resume record."""
-        pv.check_enum(self.on_unknown_outcome, "on_unknown_outcome", ON_UNKNOWN_OUTCOME)
+        on_unknown_outcome = OnUnknownOutcome.parse(self.on_unknown_outcome, "on_unknown_outcome")
         concurrency = _int(self.max_concurrency, "max_concurrency") or self.hook.params.settings.max_concurrency
         writer = self.outcome_writer(context, plan)
         started = time.time()
@@ -242,7 +242,7 @@ class BrazeBatchSendOperator(BaseOperator):
         self._reconcile = (plan, since) if reconcile else None
         return {
             "concurrency": concurrency,
-            "on_unknown_outcome": self.on_unknown_outcome,
+            "on_unknown_outcome": on_unknown_outcome,
             "ledger": ledger,
             "on_settled": writer_callback(writer) if writer else None,
             "stop": self._stop_event(),

@@ -13,6 +13,7 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 from airflow_provider_braze.client.cdi_runs import (
     FAILED_STATUSES,
     MAX_STATUS_PAGES,
+    CdiRunStatus,
     FoundRun,
     find_run,
     newest_run,
@@ -23,8 +24,10 @@ from airflow_provider_braze.client.cdi_runs import (
     unknown_status_message,
 )
 from airflow_provider_braze.client.instances import dashboard_link
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError, BrazeCDISyncError
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -32,13 +35,29 @@ if TYPE_CHECKING:
     from airflow_provider_braze.hooks.braze import BrazeHook
     from airflow_provider_braze.triggers.base import PatientWait
 
-ON_PARTIAL = ("fail", "warn")
-IF_RUNNING = ("wait_then_trigger", "fail", "attach")
-_ADVICE = {
-    "error": "nothing was synced; the integration's sync log in the dashboard says why",
-    "config_error": "the integration is misconfigured (credentials, table or permissions): fix its setup in "
-    "the dashboard, then run again",
-    "partial": "some rows failed; the sync log in the dashboard lists them",
+
+class OnPartial(StrEnum):
+    """``on_partial``: what a ``partial`` run (some rows failed) does to the task."""
+
+    FAIL = "fail"
+    WARN = "warn"
+
+
+class IfRunning(StrEnum):
+    """``if_running``: what the operator does when a sync of the integration is already running."""
+
+    WAIT_THEN_TRIGGER = "wait_then_trigger"
+    FAIL = "fail"
+    ATTACH = "attach"
+
+
+ON_PARTIAL = OnPartial.values()
+IF_RUNNING = IfRunning.values()
+_ADVICE: dict[str, str] = {
+    CdiRunStatus.ERROR: "nothing was synced; the integration's sync log in the dashboard says why",
+    CdiRunStatus.CONFIG_ERROR: "the integration is misconfigured (credentials, table or permissions): fix its "
+    "setup in the dashboard, then run again",
+    CdiRunStatus.PARTIAL: "some rows failed; the sync log in the dashboard lists them",
 }
 
 
@@ -93,16 +112,14 @@ class BrazeCDISyncOperator(BaseOperator):
         poll_interval: float = 30.0,
         timeout: float = 3600.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        on_partial: str = "fail",
-        if_running: str = "wait_then_trigger",
+        on_partial: OnPartial | str = OnPartial.FAIL,
+        if_running: IfRunning | str = IfRunning.WAIT_THEN_TRIGGER,
         braze_conn_id: str = "braze_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if on_partial not in ON_PARTIAL:
-            raise ValueError(f"on_partial: must be one of {', '.join(ON_PARTIAL)} (got {on_partial!r})")
-        if if_running not in IF_RUNNING:
-            raise ValueError(f"if_running: must be one of {', '.join(IF_RUNNING)} (got {if_running!r})")
+        on_partial = OnPartial.parse(on_partial, "on_partial").value
+        if_running = IfRunning.parse(if_running, "if_running").value
         if not integration_id and not integration_name:
             raise ValueError("Give integration_id or integration_name")
         self.integration_id = integration_id
@@ -198,14 +215,14 @@ class BrazeCDISyncOperator(BaseOperator):
                 response = self.hook.trigger_cdi_sync(integration_id=integration_id)
             except BrazeCDIJobInProgressError:
                 runs = self._read_runs(integration_id, patience)
-                running = newest_run(r for r in runs if status_of(r) == "running")
+                running = newest_run(r for r in runs if status_of(r) == CdiRunStatus.RUNNING)
                 started = running.get("sync_start_time") if running else None
-                if self.if_running == "fail":
+                if self.if_running == IfRunning.FAIL:
                     raise BrazeCDISyncError(
                         f"A sync of integration {integration_id} is already running (started {started}); "
                         "if_running='fail'"
                     ) from None
-                if self.if_running == "attach" and started:
+                if self.if_running == IfRunning.ATTACH and started:
                     self.log.info("A sync is already running (started %s): attaching to it", started)
                     return {"baseline": None, "triggered_at": None, "attach_start": started, "round_trip_seconds": None}
                 self.log.info("A sync is already running (started %s): waiting for it, then triggering", started)
@@ -234,7 +251,7 @@ class BrazeCDISyncOperator(BaseOperator):
         said a job is in progress even when no page shows it yet)."""
         while True:
             self._pause(patience, f"waiting for the running sync of integration {integration_id}")
-            if not any(status_of(r) == "running" for r in self._read_runs(integration_id, patience)):
+            if not any(status_of(r) == CdiRunStatus.RUNNING for r in self._read_runs(integration_id, patience)):
                 return
 
     def wait(self, integration_id: str, keys: dict[str, Any], deadline: float) -> FoundRun:
@@ -274,11 +291,13 @@ class BrazeCDISyncOperator(BaseOperator):
         }
         self.log.info("Matched CDI run: %s", reason)
         counts = f"rows_synced={run.get('rows_synced')}, rows_failed_with_errors={run.get('rows_failed_with_errors')}"
-        if status in FAILED_STATUSES or (status == "partial" and self.on_partial == "fail"):
+        if status in FAILED_STATUSES or (status == CdiRunStatus.PARTIAL and self.on_partial == OnPartial.FAIL):
             raise BrazeCDISyncError(f"CDI sync of {integration_id} ended {status} ({counts}): {_ADVICE[status]}")
-        if status == "partial":
-            self.log.warning("CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE["partial"])
-        elif status != "success":
+        if status == CdiRunStatus.PARTIAL:
+            self.log.warning(
+                "CDI sync of %s ended partial (%s): %s", integration_id, counts, _ADVICE[CdiRunStatus.PARTIAL]
+            )
+        elif status != CdiRunStatus.SUCCESS:
             raise BrazeCDISyncError(f"CDI sync of {integration_id}: {unknown_status_message(run)} ({counts})")
         return result
 
@@ -322,7 +341,7 @@ class BrazeCDISyncOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Resume after the trigger: apply the status policy to the matched run."""
         payload = event or {}
-        if payload.get("status") != "success":
+        if payload.get("status") != WaitStatus.SUCCESS:
             raise BrazeCDISyncError(
                 f"Waiting for the CDI run failed ({payload.get('status')}): {payload.get('message')}"
             )

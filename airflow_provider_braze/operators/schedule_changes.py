@@ -20,33 +20,50 @@ from typing import Any
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.schedules import LOCAL_FLAGS, build_schedule
+from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 from airflow_provider_braze.operators.schedule import schedule_argument
 
-KINDS = ("messages", "campaign", "canvas")
-_OWNER_FIELD = {"messages": None, "campaign": "campaign_id", "canvas": "canvas_id"}
-_ROUTES = {
+
+class ScheduleKind(StrEnum):
+    """``kind``: what a schedule belongs to (the ``/messages``, ``/campaigns`` or ``/canvas`` schedule endpoints)."""
+
+    MESSAGES = "messages"
+    CAMPAIGN = "campaign"
+    CANVAS = "canvas"
+
+
+KINDS = ScheduleKind.values()
+_OWNER_FIELD: dict[str, str | None] = {
+    ScheduleKind.MESSAGES: None,
+    ScheduleKind.CAMPAIGN: "campaign_id",
+    ScheduleKind.CANVAS: "canvas_id",
+}
+_ROUTES: dict[str, dict[str, ep.Endpoint]] = {
     "update": {
-        "messages": ep.UPDATE_MESSAGE_SCHEDULE,
-        "campaign": ep.UPDATE_CAMPAIGN_SCHEDULE,
-        "canvas": ep.UPDATE_CANVAS_SCHEDULE,
+        ScheduleKind.MESSAGES: ep.UPDATE_MESSAGE_SCHEDULE,
+        ScheduleKind.CAMPAIGN: ep.UPDATE_CAMPAIGN_SCHEDULE,
+        ScheduleKind.CANVAS: ep.UPDATE_CANVAS_SCHEDULE,
     },
     "delete": {
-        "messages": ep.DELETE_MESSAGE_SCHEDULE,
-        "campaign": ep.DELETE_CAMPAIGN_SCHEDULE,
-        "canvas": ep.DELETE_CANVAS_SCHEDULE,
+        ScheduleKind.MESSAGES: ep.DELETE_MESSAGE_SCHEDULE,
+        ScheduleKind.CAMPAIGN: ep.DELETE_CAMPAIGN_SCHEDULE,
+        ScheduleKind.CANVAS: ep.DELETE_CANVAS_SCHEDULE,
     },
 }
 #: The kind of schedule a result's ``endpoint`` names (create, update and delete results alike).
 KIND_BY_ENDPOINT = {
     endpoint.path: kind
     for kind, endpoints in (
-        ("messages", (ep.CREATE_MESSAGE_SCHEDULE, ep.UPDATE_MESSAGE_SCHEDULE, ep.DELETE_MESSAGE_SCHEDULE)),
-        ("campaign", (ep.CREATE_CAMPAIGN_SCHEDULE, ep.UPDATE_CAMPAIGN_SCHEDULE, ep.DELETE_CAMPAIGN_SCHEDULE)),
-        ("canvas", (ep.CREATE_CANVAS_SCHEDULE, ep.UPDATE_CANVAS_SCHEDULE, ep.DELETE_CANVAS_SCHEDULE)),
+        (ScheduleKind.MESSAGES, (ep.CREATE_MESSAGE_SCHEDULE, ep.UPDATE_MESSAGE_SCHEDULE, ep.DELETE_MESSAGE_SCHEDULE)),
+        (
+            ScheduleKind.CAMPAIGN,
+            (ep.CREATE_CAMPAIGN_SCHEDULE, ep.UPDATE_CAMPAIGN_SCHEDULE, ep.DELETE_CAMPAIGN_SCHEDULE),
+        ),
+        (ScheduleKind.CANVAS, (ep.CREATE_CANVAS_SCHEDULE, ep.UPDATE_CANVAS_SCHEDULE, ep.DELETE_CANVAS_SCHEDULE)),
     )
     for endpoint in endpoints
 }
@@ -150,14 +167,14 @@ def route(
     against ``kind`` and the ids given."""
     if campaign_id and canvas_id:
         raise pv.PayloadRuleError("campaign_id", "give campaign_id or canvas_id, not both")
-    explicit = kind or None
-    if explicit is not None and explicit not in KINDS:
-        raise pv.PayloadRuleError("kind", f"must be one of {', '.join(KINDS)} (got {explicit!r})")
+    explicit = ScheduleKind.parse(kind, "kind") if kind else None
     if explicit and targets.kind and explicit != targets.kind:
-        raise pv.PayloadRuleError("kind", f"is {explicit!r} but the schedule_id result is a {targets.kind} schedule")
+        raise pv.PayloadRuleError(
+            "kind", f"is {explicit.value!r} but the schedule_id result is a {targets.kind} schedule"
+        )
     routed = explicit or targets.kind
     if routed is None:  # bare ids: the arguments say what they belong to
-        routed = "campaign" if campaign_id else "canvas" if canvas_id else "messages"
+        routed = ScheduleKind.CAMPAIGN if campaign_id else ScheduleKind.CANVAS if canvas_id else ScheduleKind.MESSAGES
     owner_field = _OWNER_FIELD[routed]
     for name, value in (("campaign_id", campaign_id), ("canvas_id", canvas_id)):
         if value and name != owner_field:
@@ -199,7 +216,7 @@ class ScheduleChange:
         """One request per schedule id."""
         from airflow_provider_braze.hooks.braze import BrazeHook
 
-        noun = "message" if self.kind == "messages" else self.kind
+        noun = "message" if self.kind == ScheduleKind.MESSAGES else self.kind
         build = getattr(BrazeHook, f"{self.action}_{noun}_schedule_body")
         bodies = [build(**self.owner, schedule_id=schedule_id, **self.extra) for schedule_id in self.targets.ids]
         return SendPlan(_ROUTES[self.action][self.kind], fixed=bodies)

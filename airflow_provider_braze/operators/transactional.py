@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.transactional import DEDUP_WINDOW_HOURS, redact_transactional
+from airflow_provider_braze.engine.batch_sender import OnUnknownOutcome
 from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
 from airflow_provider_braze.engine.transactional_plan import plan_transactional
 from airflow_provider_braze.links import BrazeCampaignLink
@@ -170,14 +171,14 @@ class BrazeSendTransactionalEmailOperator(BrazeBatchSendOperator):
     def send_options(self, context: Context, plan: SendPlan) -> dict[str, Any]:
         """The engine's options, with the 24-hour guard on resends and the transactional write-back."""
         options = super().send_options(context, plan)
-        if options["on_unknown_outcome"] == "resend" and not _within_dedup_window(context):
+        if options["on_unknown_outcome"] == OnUnknownOutcome.RESEND and not _within_dedup_window(context):
             self.log.warning(
                 "The DAG run started more than %d hours ago: Braze's 24-hour de-duplication may no longer cover "
                 "emails of an earlier try, so emails whose outcome is unknown are not sent again "
                 "(on_unknown_outcome='fail' for this try)",
                 RESEND_SAFE_HOURS,
             )
-            options["on_unknown_outcome"] = "fail"
+            options["on_unknown_outcome"] = OnUnknownOutcome.FAIL
         if self._outcome_writer is not None:
             options["on_settled"] = transactional_writer_callback(self._outcome_writer)
         return options

@@ -17,8 +17,14 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from airflow_provider_braze.client.broadcast_matching import CONDITIONS, BroadcastCriteria, evaluate, parse_send_time
+from airflow_provider_braze.client.broadcast_matching import (
+    BroadcastCondition,
+    BroadcastCriteria,
+    evaluate,
+    parse_send_time,
+)
 from airflow_provider_braze.exceptions import BrazeBroadcastWaitError
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -98,7 +104,7 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         broadcast_id: str | None = None,
         broadcast_name: str | None = None,
         tag: str | None = None,
-        condition: str = "scheduled",
+        condition: BroadcastCondition | str = BroadcastCondition.SCHEDULED,
         end_time: datetime | str | None = None,
         send_before: datetime | str | None = None,
         braze_conn_id: str = "braze_default",
@@ -107,11 +113,10 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
-        if condition not in CONDITIONS:
-            raise ValueError(f"condition: must be one of {', '.join(CONDITIONS)} (got {condition!r})")
+        condition = BroadcastCondition.parse(condition, "condition").value
         if not (broadcast_id or broadcast_name or tag):
             raise ValueError("Give at least one of broadcast_id, broadcast_name or tag to match a broadcast")
-        if condition == "sent" and self.mode == "reschedule" and not deferrable:
+        if condition == BroadcastCondition.SENT and self.mode == "reschedule" and not deferrable:
             raise ValueError(
                 "condition='sent' remembers the send time between pokes, which mode='reschedule' cannot: "
                 "use mode='poke' or deferrable=True"
@@ -201,14 +206,14 @@ class BrazeScheduledBroadcastSensor(BaseSensorOperator):
         payload = event or {}
         status = payload.get("status")
         described = self._criteria().describe()
-        if status == "timeout":
+        if status == WaitStatus.TIMEOUT:
             message = f"Sensor timed out waiting for the Braze broadcast {described}: {payload.get('message')}"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
-        if status == "failed":
+        if status == WaitStatus.FAILED:
             raise BrazeBroadcastWaitError(f"Braze broadcast {described}: {payload.get('message')}")
-        if status != "success":
+        if status != WaitStatus.SUCCESS:
             message = payload.get("message", "no event")
             raise BrazeBroadcastWaitError(f"Waiting for the Braze broadcast failed: {message}")
         self.log.info("Braze broadcast %s: %s", described, payload.get("reason"))

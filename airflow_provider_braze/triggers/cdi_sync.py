@@ -18,6 +18,7 @@ from airflow_provider_braze.client.cdi_runs import (
 )
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
 from airflow_provider_braze.triggers.base import BrazeTrigger, PatientWait, is_transient
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 
 class BrazeCDISyncTrigger(BrazeTrigger):
@@ -85,7 +86,7 @@ class BrazeCDISyncTrigger(BrazeTrigger):
             except Exception as err:
                 delay = patience.backoff(err)
                 if delay is None:
-                    status = "timeout" if is_transient(err) else "error"
+                    status = WaitStatus.TIMEOUT.value if is_transient(err) else WaitStatus.ERROR.value
                     return TriggerEvent(
                         {"status": status, "message": f"{seen}; last error: {type(err).__name__}: {err}"}
                     )
@@ -101,12 +102,12 @@ class BrazeCDISyncTrigger(BrazeTrigger):
                 round_trip_seconds=self.round_trip_seconds,
             )
             if found is not None and found.finished:
-                return TriggerEvent({"status": "success", "run": found.run, "reason": found.reason})
+                return TriggerEvent({"status": WaitStatus.SUCCESS.value, "run": found.run, "reason": found.reason})
             if found is not None:
                 unknown = unknown_status_message(found.run)
                 if unknown:
-                    return TriggerEvent({"status": "error", "message": unknown, "run": found.run})
+                    return TriggerEvent({"status": WaitStatus.ERROR.value, "message": unknown, "run": found.run})
                 seen = found.reason
             if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                return TriggerEvent({"status": "timeout", "message": seen})
+                return TriggerEvent({"status": WaitStatus.TIMEOUT.value, "message": seen})
             await asyncio.sleep(self.poll_interval)

@@ -14,6 +14,7 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_braze.client.broadcast_matching import BroadcastCriteria, evaluate, parse_send_time
 from airflow_provider_braze.hooks.braze_async import BrazeAsyncHook
 from airflow_provider_braze.triggers.base import BrazeTrigger, PatientWait, is_transient
+from airflow_provider_braze.triggers.wait_status import WaitStatus
 
 
 class BrazeScheduledBroadcastTrigger(BrazeTrigger):
@@ -99,11 +100,11 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
                     if is_transient(err):  # only the deadline stops retrying a transient error
                         return TriggerEvent(
                             {
-                                "status": "timeout",
+                                "status": WaitStatus.TIMEOUT.value,
                                 "message": f"timed out: {reason}; last error: {type(err).__name__}: {err}",
                             }
                         )
-                    return TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
+                    return TriggerEvent({"status": WaitStatus.ERROR.value, "message": f"{type(err).__name__}: {err}"})
                 self.log.warning(
                     "Reading Braze's scheduled broadcasts failed (%s); retrying in %.1f s", patience.last_error, delay
                 )
@@ -122,9 +123,13 @@ class BrazeScheduledBroadcastTrigger(BrazeTrigger):
             reason = result.reason
             self.log.info("Braze broadcast %s: %s", criteria.describe(), reason)
             if result.failed:
-                return TriggerEvent({"status": "failed", "message": reason, "broadcast": result.broadcast})
+                return TriggerEvent(
+                    {"status": WaitStatus.FAILED.value, "message": reason, "broadcast": result.broadcast}
+                )
             if result.done:
-                return TriggerEvent({"status": "success", "broadcast": result.broadcast, "reason": reason})
+                return TriggerEvent(
+                    {"status": WaitStatus.SUCCESS.value, "broadcast": result.broadcast, "reason": reason}
+                )
             if self.timeout_at is not None and time.time() + self.poll_interval > self.timeout_at:
-                return TriggerEvent({"status": "timeout", "message": f"timed out: {reason}"})
+                return TriggerEvent({"status": WaitStatus.TIMEOUT.value, "message": f"timed out: {reason}"})
             await asyncio.sleep(self.poll_interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_braze import __version__
 from airflow_provider_braze.client.instances import (
@@ -17,6 +17,18 @@ from airflow_provider_braze.client.transport.settings import BrazeClientSettings
 from airflow_provider_braze.exceptions import BrazeConfigurationError
 
 USER_AGENT = f"airflow-provider-braze-messaging/{__version__}"
+
+
+class ConnectionFields(Protocol):
+    """The fields of an Airflow ``Connection`` a Braze connection is read from."""
+
+    host: str | None
+    port: int | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]:
+        """The extras as a dict."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,26 @@ class BrazeConnectionParams:
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
+
+
+def params_from_connection(
+    conn: ConnectionFields, *, conn_id: str, overrides: Mapping[str, Any] | None = None
+) -> BrazeConnectionParams:
+    """Resolve an Airflow connection (the sync and the async hook read theirs through this).
+
+    :param conn: the connection (host, port, password, extras).
+    :param conn_id: its id, for errors.
+    :param overrides: settings that take precedence over the extras (e.g. a shard's ``rate_share``).
+    :raises BrazeConfigurationError: naming the connection and what is wrong.
+    """
+    return resolve_connection_params(
+        conn_id=conn_id,
+        host=conn.host,
+        port=conn.port,
+        password=conn.password,
+        extras=conn.extra_dejson,
+        overrides=overrides,
+    )
 
 
 def resolve_connection_params(
