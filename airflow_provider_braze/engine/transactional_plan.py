@@ -18,7 +18,13 @@ from airflow_provider_braze.client.transactional import (
     check_transactional_recipient,
 )
 from airflow_provider_braze.engine.recipient_rows import identifier_key
-from airflow_provider_braze.engine.send_plan import RecipientSource, SendPlan, SpoolOptions, spool_source
+from airflow_provider_braze.engine.send_plan import (
+    PlannedRequest,
+    RecipientSource,
+    SendPlan,
+    SpoolOptions,
+    spool_source,
+)
 
 
 def derive_external_send_id(campaign_id: str, recipient: Mapping[str, Any], business_key: str) -> str:
@@ -33,21 +39,23 @@ def derive_external_send_id(campaign_id: str, recipient: Mapping[str, Any], busi
 class TransactionalSendPlan(SendPlan):
     """A send plan of one request per recipient to one transactional campaign.
 
-    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_body` hands each
-    to :meth:`BrazeHook.transactional_email_body`. ``common`` holds the shared
-    ``trigger_properties`` (merged under each recipient's own).
+    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_request` hands each
+    to :meth:`BrazeHook.transactional_email_body`, whose arguments are those of
+    :meth:`BrazeHook.send_transactional_email`. ``common`` holds the shared ``trigger_properties``
+    (merged under each recipient's own).
     """
 
-    def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, number: int, batch: list[dict[str, Any]]) -> PlannedRequest:
         (item,) = batch  # one recipient per request
         properties = {**(self.common.get("trigger_properties") or {}), **(item.get("trigger_properties") or {})}
         from airflow_provider_braze.hooks.braze import BrazeHook
 
-        return BrazeHook.transactional_email_body(
-            recipient={k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
-            external_send_id=item["external_send_id"],
-            trigger_properties=properties or None,
-        )
+        arguments = {
+            "recipient": {k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
+            "external_send_id": item["external_send_id"],
+            "trigger_properties": properties or None,
+        }
+        return PlannedRequest(number, BrazeHook.transactional_email_body(**arguments), 1, shared=arguments)
 
 
 def plan_transactional(
