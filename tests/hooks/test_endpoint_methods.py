@@ -23,8 +23,11 @@ from airflow_provider_braze.engine.send_plan import SendPlan, list_source, plan_
 from airflow_provider_braze.hooks.braze import BrazeHook
 from tests.hooks.test_braze import EMAIL, FAST, _schedule_body
 
-RECIPIENTS = [{"external_user_id": "u1", "trigger_properties": {"a": 1}}, {"external_user_id": "u2"}]
-CANVAS_RECIPIENTS = [{"external_user_id": "u1", "context": {"a": 1}}]
+RECIPIENTS: list[dict[str, Any]] = [
+    {"external_user_id": "u1", "trigger_properties": {"a": 1}},
+    {"external_user_id": "u2"},
+]
+CANVAS_RECIPIENTS: list[dict[str, Any]] = [{"external_user_id": "u1", "context": {"a": 1}}]
 #: A null channel and a null key: never sent.
 MESSAGES = {"email": {**EMAIL["email"], "preheader": None}, "apple_push": None}
 ALIAS = {"alias_name": "n", "alias_label": "l"}
