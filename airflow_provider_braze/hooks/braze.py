@@ -1294,6 +1294,38 @@ class BrazeHook(HttpHook):
     # -- transactional email ----------------------------------------------------------------
 
     @staticmethod
+    def transactional_shared_body(*, trigger_properties: Mapping[str, Any] | None = None) -> JSONDict:
+        """What every email of a transactional send shares, validated (pure, no connection).
+
+        :param trigger_properties: personalisation for every email (each recipient's own win).
+        :raises PayloadRuleError: naming the field and the rule, before any request.
+        """
+        from airflow_provider_braze.client import payload_validation as pv
+
+        pv.check_properties(trigger_properties, "trigger_properties")
+        body: JSONDict = {"trigger_properties": dict(trigger_properties)} if trigger_properties else {}
+        pv.check_finite(body, "body")
+        return body
+
+    @staticmethod
+    def transactional_email_arguments(shared: Mapping[str, Any], item: Mapping[str, Any]) -> JSONDict:
+        """The :meth:`send_transactional_email` arguments (and :meth:`transactional_email_body`'s) of one
+        recipient of a transactional send: its identifier and attributes, its ``external_send_id``, and
+        the shared ``trigger_properties`` merged under its own.
+
+        :param shared: from :meth:`transactional_shared_body`.
+        :param item: the recipient object, with its ``external_send_id``.
+        """
+        from airflow_provider_braze.client.transactional import TRANSACTIONAL_RECIPIENT_KEYS
+
+        properties = {**(shared.get("trigger_properties") or {}), **(item.get("trigger_properties") or {})}
+        return {
+            "recipient": {k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
+            "external_send_id": item["external_send_id"],
+            "trigger_properties": properties or None,
+        }
+
+    @staticmethod
     def transactional_email_body(
         *,
         recipient: Mapping[str, Any],

@@ -189,6 +189,10 @@ class RecordingHook(BrazeHook):
         self._note("create_send_id", kwargs)
         return super().create_send_id(**kwargs)
 
+    def send_transactional_email(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._note("send_transactional_email", kwargs)
+        return super().send_transactional_email(**kwargs)
+
 
 @pytest.fixture
 def recording(braze_connection) -> Any:
@@ -278,6 +282,24 @@ def test_message_schedule_and_fixed_plans_go_through_their_methods(recording, sa
     assert recording.calls[0][1]["external_user_ids"] == ["u1"]
     assert recording.calls[0][1]["user_aliases"] == [ALIAS]
     assert [r.body for r in sandbox.requests] == expected
+
+
+def test_a_transactional_send_goes_through_send_transactional_email(recording, sandbox) -> None:
+    from airflow_provider_braze.engine.transactional_plan import plan_transactional
+
+    plan = plan_transactional(
+        campaign_id="tx",
+        trigger_properties={"shop": "x"},
+        source=list_source(["u1", {"external_user_id": "u2", "trigger_properties": {"n": 2}}]),
+        business_key="2026-12-01",
+    )
+    planned = [r.body for r in plan.requests()]
+    send_plan(recording, plan, logging.getLogger("braze.test"), concurrency=1)
+    plan.close()
+    assert [name for name, _ in recording.calls] == ["send_transactional_email"] * 2
+    assert {kwargs["campaign_id"] for _, kwargs in recording.calls} == {"tx"}
+    assert [r.body for r in sandbox.requests] == planned
+    assert planned[1]["trigger_properties"] == {"shop": "x", "n": 2}
 
 
 def test_a_dry_run_logs_the_body_the_endpoint_method_sends(sandbox, logs) -> None:
