@@ -242,14 +242,13 @@ def _send_one(
                 ledger.release(request.number)
             raise _StoppedError()
 
+    # through the endpoint's method (hook.trigger_campaign(recipients=batch, ...)): it builds the body
     try:
-        return hook.request(
-            plan.endpoint.method, plan.endpoint.path, json=request.body, cancel=stop, before_send=in_flight
-        )
+        return hook.send_batch(plan.endpoint, request.arguments, request.batch, cancel=stop, before_send=in_flight)
     except BrazeError as error:
         if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
-            return hook.request(
-                plan.endpoint.method, plan.endpoint.path, json=request.body, retry_unknown_outcome=True, cancel=stop
+            return hook.send_batch(
+                plan.endpoint, request.arguments, request.batch, retry_unknown_outcome=True, cancel=stop
             )
         raise
 

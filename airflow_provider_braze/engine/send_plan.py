@@ -66,13 +66,23 @@ class PlannedRequest:
     """One request of a plan.
 
     :param number: 1-based position in the plan.
-    :param body: the JSON body.
+    :param body: the JSON body (what the hook's builder makes of ``shared`` and ``batch``).
     :param recipients: how many users or recipients it lists (0 for broadcasts).
+    :param shared: what :meth:`BrazeHook.send_batch` sends it from: the endpoint method's arguments
+        besides the batch (None: ``body``, e.g. a schedule update or delete).
+    :param batch: the recipients or users it lists (None: none).
     """
 
     number: int
     body: dict[str, Any]
     recipients: int
+    shared: Mapping[str, Any] | None = None
+    batch: list[dict[str, Any]] | None = None
+
+    @property
+    def arguments(self) -> Mapping[str, Any]:
+        """The endpoint method's arguments besides the batch."""
+        return self.body if self.shared is None else self.shared
 
 
 @dataclass(frozen=True)
@@ -161,15 +171,16 @@ class SendPlan:
                 yield PlannedRequest(number, body, 0)
             return
         if self.spool is None:
-            yield PlannedRequest(1, dict(self.common), 0)
+            yield PlannedRequest(1, dict(self.common), 0, shared=self.common)
             return
         for number, batch in enumerate(self.spool.batches(), start=1):
-            yield PlannedRequest(number, self._body(batch), len(batch))
+            yield self._request(number, batch)
 
-    def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, number: int, batch: list[dict[str, Any]]) -> PlannedRequest:
         from airflow_provider_braze.hooks.braze import BrazeHook
 
-        return BrazeHook.batch_body(self.common, batch, users_style=self.users_style)
+        body = BrazeHook.batch_body(self.common, batch, users_style=self.users_style)
+        return PlannedRequest(number, body, len(batch), shared=self.common, batch=batch)
 
     def summary(self) -> dict[str, Any]:
         """What the plan would send (for dry runs and logs): counts only, no recipient data."""
@@ -421,21 +432,13 @@ def _combined(first: pv.PayloadRuleError, spool: RecipientSpool) -> pv.PayloadRu
     )
 
 
-def _compact(**fields: Any) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if v is not None}
+def _shared_size(plan: SendPlan, *, batched: bool) -> int:
+    """Wire size of what every request of the plan repeats: the body the hook's builder makes of the
+    shared fields and an empty batch (``batched``), or the one body; refused when a request could not carry it."""
+    from airflow_provider_braze.hooks.braze import BrazeHook
 
-
-def optional(value: Any) -> Any:
-    """An optional operator argument as given: None and ``""`` (an unset template) mean "not given";
-    anything else is kept for the checks (``[]`` or ``0`` are not silently dropped)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return value
-
-
-def _shared_size(common: Mapping[str, Any]) -> int:
-    """Wire size of the shared fields; refused when one request could not carry them."""
-    size = pv.wire_size(common)
+    body = BrazeHook.batch_body(plan.common, [], users_style=plan.users_style) if batched else plan.common
+    size = pv.wire_size(body)
     if size + _BODY_OVERHEAD > rules.REQUEST_BYTES_BUDGET:
         raise pv.PayloadRuleError(
             "body", f"is {size} bytes as JSON, over Braze's request body limit ({rules.REQUEST_BYTES_BUDGET} bytes)"
@@ -449,7 +452,7 @@ def _attach_spool(plan: SendPlan, source: RecipientSource, properties_field: str
         properties_field=properties_field,
         options=options,
         users_style=plan.users_style,
-        shared_bytes=_shared_size(plan.common),
+        shared_bytes=_shared_size(plan, batched=True),
     )
 
 
@@ -474,32 +477,25 @@ def plan_trigger(
     :param properties_field: ``trigger_properties`` or ``context``.
     :param source: the listed recipients (None: target the audience with ``broadcast``).
     """
-    send_id, audience, attachments = optional(send_id), optional(audience), optional(attachments)
-    pv.check_required_id(id_value, id_field)
-    pv.check_send_id(send_id)
-    pv.check_properties(properties, properties_field)
-    pv.check_targets(
-        broadcast=broadcast,
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    common = BrazeHook.trigger_shared_body(
+        id_field=id_field,
+        id_value=id_value,
         listed=source is not None,
+        properties_field=properties_field,
+        properties=properties,
+        broadcast=broadcast,
         audience=audience,
-        attachments=attachments,
-        broadcast_alone_targets=True,
-    )
-    common = _compact(
-        **{id_field: id_value},
         send_id=send_id,
-        **{properties_field: properties},
-        broadcast=broadcast or None,
-        audience=audience,
         attachments=attachments,
         schedule=schedule,
     )
-    pv.check_finite(common, "body")
     plan = SendPlan(endpoint, common)
     if source is not None:
         _attach_spool(plan, source, properties_field, options or SpoolOptions())
     else:
-        _shared_size(common)
+        _shared_size(plan, batched=False)
     return plan
 
 
@@ -528,41 +524,26 @@ def plan_message(
     :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
         (schedule create), as Braze spells it per endpoint.
     """
-    segment_id, audience = optional(segment_id), optional(audience)
-    campaign_id, send_id = optional(campaign_id), optional(send_id)
-    recipient_subscription_state = optional(recipient_subscription_state)
-    messages = pv.normalise_messages(messages)
-    pv.check_targets(
-        broadcast=broadcast,
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    common = BrazeHook.message_shared_body(
+        messages=messages,
         listed=source is not None,
         segment_id=segment_id,
         audience=audience,
-        broadcast_alone_targets=False,
-    )
-    if campaign_id is not None:
-        pv.check_required_id(campaign_id, "campaign_id")
-    pv.check_send_id(send_id)
-    pv.check_enum(recipient_subscription_state, "recipient_subscription_state", rules.RECIPIENT_SUBSCRIPTION_STATES)
-    if frequency_value is not None and not isinstance(frequency_value, bool):
-        raise pv.PayloadRuleError(frequency_flag, "must be true or false")
-    pv.check_messages(messages, campaign_id=campaign_id)
-    common = _compact(
-        broadcast=broadcast or None,
-        segment_id=segment_id,
-        audience=audience,
+        broadcast=broadcast,
         campaign_id=campaign_id,
         send_id=send_id,
         recipient_subscription_state=recipient_subscription_state,
+        frequency_flag=frequency_flag,
+        frequency_value=frequency_value,
         schedule=schedule,
-        messages=messages,
-        **{frequency_flag: frequency_value},
     )
-    pv.check_finite(common, "body")
     plan = SendPlan(endpoint, common, users_style=True)
     if source is not None:
         _attach_spool(plan, source, "trigger_properties", options or SpoolOptions())
     else:
-        _shared_size(common)
+        _shared_size(plan, batched=False)
     return plan
 
 

@@ -14,11 +14,16 @@ from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.transactional import (
     EXTERNAL_SEND_ID_VERSION,
-    TRANSACTIONAL_RECIPIENT_KEYS,
     check_transactional_recipient,
 )
 from airflow_provider_braze.engine.recipient_rows import identifier_key
-from airflow_provider_braze.engine.send_plan import RecipientSource, SendPlan, SpoolOptions, spool_source
+from airflow_provider_braze.engine.send_plan import (
+    PlannedRequest,
+    RecipientSource,
+    SendPlan,
+    SpoolOptions,
+    spool_source,
+)
 
 
 def derive_external_send_id(campaign_id: str, recipient: Mapping[str, Any], business_key: str) -> str:
@@ -33,21 +38,19 @@ def derive_external_send_id(campaign_id: str, recipient: Mapping[str, Any], busi
 class TransactionalSendPlan(SendPlan):
     """A send plan of one request per recipient to one transactional campaign.
 
-    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_body` hands each
-    to :meth:`BrazeHook.transactional_email_body`. ``common`` holds the shared
-    ``trigger_properties`` (merged under each recipient's own).
+    Spooled items are recipient objects carrying their ``external_send_id``; :meth:`_request` turns
+    each into :meth:`BrazeHook.send_transactional_email`'s arguments
+    (:meth:`BrazeHook.transactional_email_arguments`) and body. ``common`` holds the shared
+    ``trigger_properties`` (from :meth:`BrazeHook.transactional_shared_body`; merged under each
+    recipient's own).
     """
 
-    def _body(self, batch: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(self, number: int, batch: list[dict[str, Any]]) -> PlannedRequest:
         (item,) = batch  # one recipient per request
-        properties = {**(self.common.get("trigger_properties") or {}), **(item.get("trigger_properties") or {})}
         from airflow_provider_braze.hooks.braze import BrazeHook
 
-        return BrazeHook.transactional_email_body(
-            recipient={k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
-            external_send_id=item["external_send_id"],
-            trigger_properties=properties or None,
-        )
+        arguments = BrazeHook.transactional_email_arguments(self.common, item)
+        return PlannedRequest(number, BrazeHook.transactional_email_body(**arguments), 1, shared=arguments)
 
 
 def plan_transactional(
@@ -74,9 +77,9 @@ def plan_transactional(
         raise pv.PayloadRuleError("campaign_id", "must be a campaign API identifier (no '/')")
     if not isinstance(business_key, str) or not business_key.strip():
         raise pv.PayloadRuleError("business_key", "must be a non-empty string")
-    pv.check_properties(trigger_properties, "trigger_properties")
-    common: dict[str, Any] = {"trigger_properties": dict(trigger_properties)} if trigger_properties else {}
-    pv.check_finite(common, "body")
+    from airflow_provider_braze.hooks.braze import BrazeHook
+
+    common = BrazeHook.transactional_shared_body(trigger_properties=trigger_properties)
 
     def refine(recipient: dict[str, Any], label: str) -> dict[str, Any]:
         check_transactional_recipient(recipient, label)

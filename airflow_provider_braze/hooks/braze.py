@@ -465,16 +465,152 @@ class BrazeHook(HttpHook):
         if result.notice:
             self.log.warning("Braze notice for %s %s: %s", method, endpoint, result.notice)
 
-    def _post(self, endpoint: ep.Endpoint, body: JSONDict) -> BrazeResponse:
-        return self.request(endpoint.method, endpoint.path, json=body)
+    def _post(
+        self,
+        endpoint: ep.Endpoint,
+        body: JSONDict,
+        *,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
+        return self.request(
+            endpoint.method,
+            endpoint.path,
+            json=body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
+        )
+
+    # -- request bodies: one builder per endpoint -------------------------------------------
+
+    @staticmethod
+    def trigger_shared_body(
+        *,
+        id_field: str,
+        id_value: Any,
+        listed: bool,
+        properties_field: str = "trigger_properties",
+        properties: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        audience: Mapping[str, Any] | None = None,
+        send_id: str | None = None,
+        attachments: Sequence[Mapping[str, Any]] | None = None,
+        schedule: Mapping[str, Any] | None = None,
+    ) -> JSONDict:
+        """The fields of a campaign or Canvas trigger body every batch repeats, validated (pure, no connection).
+
+        The body of ``/campaigns/trigger/send``, ``/canvas/trigger/send`` and their
+        ``/trigger/schedule/create`` endpoints is this plus the batch's ``recipients``
+        (:meth:`batch_body`). None and ``""`` mean "not given"; ``broadcast=False`` is left out.
+
+        :param id_field: ``campaign_id`` or ``canvas_id``.
+        :param id_value: the campaign or Canvas API identifier.
+        :param listed: recipients are listed (``broadcast`` must then not be true).
+        :param properties_field: ``trigger_properties`` (campaigns), ``context`` or
+            ``canvas_entry_properties`` (Canvases).
+        :param properties: the personalisation every recipient shares.
+        :param broadcast: target the campaign's or Canvas's whole audience (explicit opt-in).
+        :param audience: a connected audience filter.
+        :param send_id: the send id to track the send by (campaigns).
+        :param attachments: email attachments (campaigns).
+        :param schedule: Braze's schedule object (schedule-create endpoints).
+        :raises PayloadRuleError: naming the field and the rule, before any request.
+        """
+        from airflow_provider_braze.client import payload_validation as pv
+
+        send_id, audience, attachments = given(send_id), given(audience), given(attachments)
+        pv.check_required_id(id_value, id_field)
+        pv.check_send_id(send_id)
+        pv.check_properties(properties, properties_field)
+        pv.check_targets(
+            broadcast=broadcast, listed=listed, audience=audience, attachments=attachments, broadcast_alone_targets=True
+        )
+        body = compact(
+            **{id_field: id_value},
+            send_id=send_id,
+            **{properties_field: properties},
+            broadcast=broadcast or None,
+            audience=audience,
+            attachments=attachments,
+            schedule=schedule,
+        )
+        pv.check_finite(body, "body")
+        return body
+
+    @staticmethod
+    def message_shared_body(
+        *,
+        messages: Mapping[str, Any] | None,
+        listed: bool,
+        segment_id: str | None = None,
+        audience: Mapping[str, Any] | None = None,
+        broadcast: bool | None = None,
+        campaign_id: str | None = None,
+        send_id: str | None = None,
+        recipient_subscription_state: str | None = None,
+        frequency_flag: str = "override_frequency_capping",
+        frequency_value: bool | None = None,
+        schedule: Mapping[str, Any] | None = None,
+    ) -> JSONDict:
+        """The fields of a ``/messages/send`` or ``/messages/schedule/create`` body every batch repeats,
+        validated (pure, no connection); the body is this plus the batch's users (:meth:`batch_body`).
+
+        :param messages: the message objects; null channels and null keys are removed first.
+        :param listed: users are listed (``broadcast`` must then not be true).
+        :param segment_id: the segment to send to (with ``broadcast``).
+        :param audience: a connected audience filter.
+        :param broadcast: send to a segment or audience (explicit opt-in).
+        :param campaign_id: the API campaign to track the send by.
+        :param send_id: the send id (needs ``campaign_id``).
+        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all``.
+        :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
+            (schedule create), as Braze spells it per endpoint.
+        :param frequency_value: the flag's value (left out when None).
+        :param schedule: Braze's schedule object (schedule create).
+        :raises PayloadRuleError: naming the field and the rule, before any request.
+        """
+        from airflow_provider_braze.client import payload_rules as rules
+        from airflow_provider_braze.client import payload_validation as pv
+
+        segment_id, audience = given(segment_id), given(audience)
+        campaign_id, send_id = given(campaign_id), given(send_id)
+        recipient_subscription_state = given(recipient_subscription_state)
+        messages = pv.normalise_messages(messages)
+        pv.check_targets(
+            broadcast=broadcast, listed=listed, segment_id=segment_id, audience=audience, broadcast_alone_targets=False
+        )
+        if campaign_id is not None:
+            pv.check_required_id(campaign_id, "campaign_id")
+        pv.check_send_id(send_id)
+        pv.check_enum(recipient_subscription_state, "recipient_subscription_state", rules.RECIPIENT_SUBSCRIPTION_STATES)
+        if frequency_value is not None and not isinstance(frequency_value, bool):
+            raise pv.PayloadRuleError(frequency_flag, "must be true or false")
+        pv.check_messages(messages, campaign_id=campaign_id)
+        body = compact(
+            broadcast=broadcast or None,
+            segment_id=segment_id,
+            audience=audience,
+            campaign_id=campaign_id,
+            send_id=send_id,
+            recipient_subscription_state=recipient_subscription_state,
+            schedule=schedule,
+            messages=messages,
+            **{frequency_flag: frequency_value},
+        )
+        pv.check_finite(body, "body")
+        return body
 
     @staticmethod
     def batch_body(shared: Mapping[str, Any], batch: Sequence[Mapping[str, Any]], *, users_style: bool) -> JSONDict:
         """The body of one batch of a data-driven send: the shared fields plus the batch's users.
 
-        Pure (no connection): the send engine calls it per batch, for sending and for dry runs.
+        Pure (no connection): every endpoint method that lists recipients or users builds its body
+        with it, and the send engine's dry runs show it.
 
-        :param shared: the body fields every request of the send repeats (already validated).
+        :param shared: the body fields every request of the send repeats (from :meth:`trigger_shared_body`
+            or :meth:`message_shared_body`).
         :param batch: the batch's recipient objects, as spooled.
         :param users_style: list the users as ``external_user_ids``/``user_aliases``
             (``/messages/send`` and ``/messages/schedule/create``) instead of ``recipients``.
@@ -483,13 +619,66 @@ class BrazeHook(HttpHook):
         if not users_style:
             body["recipients"] = list(batch)
             return body
+        body.update(BrazeHook.users_fields(batch))
+        return body
+
+    @staticmethod
+    def users_fields(batch: Sequence[Mapping[str, Any]]) -> JSONDict:
+        """A batch of user objects as ``/messages/send``'s ``external_user_ids`` and ``user_aliases``
+        (an empty list is left out).
+
+        :param batch: ``{"external_user_id"}`` or ``{"user_alias"}`` objects.
+        """
         ids = [r["external_user_id"] for r in batch if "external_user_id" in r]
         aliases = [r["user_alias"] for r in batch if "user_alias" in r]
-        if ids:
-            body["external_user_ids"] = ids
-        if aliases:
-            body["user_aliases"] = aliases
-        return body
+        return compact(external_user_ids=ids or None, user_aliases=aliases or None)
+
+    @staticmethod
+    def _users(
+        external_user_ids: Sequence[str] | None, user_aliases: Sequence[Mapping[str, str]] | None
+    ) -> list[dict[str, Any]] | None:
+        """``/messages/send``'s two user lists as one batch of user objects (None: no users listed)."""
+        if external_user_ids is None and user_aliases is None:
+            return None
+        return [{"external_user_id": u} for u in external_user_ids or ()] + [
+            {"user_alias": a} for a in user_aliases or ()
+        ]
+
+    # -- sending one batch of a data-driven send --------------------------------------------
+
+    def send_batch(
+        self,
+        endpoint: ep.Endpoint,
+        shared: Mapping[str, Any],
+        batch: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
+        """Send one request of a data-driven send through ``endpoint``'s method (``trigger_campaign``, ...).
+
+        :param endpoint: the endpoint of the send.
+        :param shared: the endpoint method's arguments every request repeats (the shared body fields,
+            which are its keyword arguments), or the whole arguments of a request without a batch.
+        :param batch: the batch's recipient or user objects (None: none listed).
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
+        """
+        known = ep.match(endpoint.path)
+        name = _BATCH_METHODS.get(known) if known is not None else None
+        if name is None:
+            raise BrazeConfigurationError(f"{endpoint.path}: not an endpoint of a data-driven send")
+        arguments: dict[str, Any] = dict(shared)
+        if known is ep.TRANSACTIONAL_EMAIL:
+            arguments["campaign_id"] = endpoint_campaign_id(endpoint.path)
+        if batch is not None and known in _USERS_ENDPOINTS:
+            arguments.update(self.users_fields(batch))
+        elif batch is not None:
+            arguments["recipients"] = list(batch)
+        method: Callable[..., BrazeResponse] = getattr(self, name)
+        return method(**arguments, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel, before_send=before_send)
 
     # -- /messages/send and triggers --------------------------------------------------------
 
@@ -506,34 +695,44 @@ class BrazeHook(HttpHook):
         send_id: str | None = None,
         override_frequency_capping: bool | None = None,
         recipient_subscription_state: str | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /messages/send``: send message content given in the request, now.
 
-        :param messages: the message content per channel (``{"apple_push": {...}, "email": {...}}``).
-        :param external_user_ids: users to message by external id (at most 50).
-        :param user_aliases: users to message by alias (``{"alias_name", "alias_label"}``, at most 50).
-        :param segment_id: a segment to send to (with ``broadcast``).
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param campaign_id: the API campaign whose stats this send counts in.
-        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
-        :param override_frequency_capping: ignore the campaign's frequency capping.
-        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all`` (Braze's default: ``subscribed``).
+        The body is built and validated by :meth:`message_shared_body` and :meth:`batch_body`.
+
+        :param messages: the message objects, by channel.
+        :param external_user_ids: users by external id.
+        :param user_aliases: users by alias.
+        :param segment_id: the segment to send to (with ``broadcast``).
+        :param audience: a connected audience filter.
+        :param broadcast: send to a segment or audience (explicit opt-in).
+        :param campaign_id: the API campaign to track the send by.
+        :param send_id: the send id (needs ``campaign_id``).
+        :param override_frequency_capping: ignore frequency capping.
+        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all``.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        users = self._users(external_user_ids, user_aliases)
+        shared = self.message_shared_body(
+            messages=messages,
+            listed=users is not None,
+            segment_id=segment_id,
+            audience=audience,
+            broadcast=broadcast,
+            campaign_id=campaign_id,
+            send_id=send_id,
+            recipient_subscription_state=recipient_subscription_state,
+            frequency_flag="override_frequency_capping",
+            frequency_value=override_frequency_capping,
+        )
+        body = shared if users is None else self.batch_body(shared, users, users_style=True)
         return self._post(
-            ep.SEND_MESSAGE,
-            compact(
-                broadcast=broadcast,
-                external_user_ids=external_user_ids,
-                user_aliases=user_aliases,
-                segment_id=segment_id,
-                audience=audience,
-                campaign_id=campaign_id,
-                send_id=send_id,
-                override_frequency_capping=override_frequency_capping,
-                recipient_subscription_state=recipient_subscription_state,
-                messages=messages,
-            ),
+            ep.SEND_MESSAGE, body, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel, before_send=before_send
         )
 
     def trigger_campaign(
@@ -546,29 +745,42 @@ class BrazeHook(HttpHook):
         audience: Mapping[str, Any] | None = None,
         recipients: Sequence[Mapping[str, Any]] | None = None,
         attachments: Sequence[Mapping[str, Any]] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /campaigns/trigger/send``: trigger an API-triggered campaign now.
 
+        The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
+
         :param campaign_id: the API-triggered campaign.
-        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
-        :param trigger_properties: personalisation available to the message as ``api_trigger_properties``.
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
-            properties, at most 50).
-        :param attachments: email attachments (``{"file_name", "url"}``).
+        :param send_id: the send id to track the send by.
+        :param trigger_properties: personalisation every recipient shares.
+        :param broadcast: target the campaign's whole audience (explicit opt-in).
+        :param audience: a connected audience filter.
+        :param recipients: recipient objects (up to 50).
+        :param attachments: email attachments.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        shared = self.trigger_shared_body(
+            id_field="campaign_id",
+            id_value=campaign_id,
+            listed=recipients is not None,
+            properties=trigger_properties,
+            broadcast=broadcast,
+            audience=audience,
+            send_id=send_id,
+            attachments=attachments,
+        )
+        body = shared if recipients is None else self.batch_body(shared, recipients, users_style=False)
         return self._post(
             ep.TRIGGER_CAMPAIGN,
-            compact(
-                campaign_id=campaign_id,
-                send_id=send_id,
-                trigger_properties=trigger_properties,
-                broadcast=broadcast,
-                audience=audience,
-                recipients=recipients,
-                attachments=attachments,
-            ),
+            body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     def trigger_canvas(
@@ -580,29 +792,35 @@ class BrazeHook(HttpHook):
         broadcast: bool | None = None,
         audience: Mapping[str, Any] | None = None,
         recipients: Sequence[Mapping[str, Any]] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /canvas/trigger/send``: trigger an API-triggered Canvas now.
 
-        ``canvas_entry_properties`` is the older name of ``context``; both are sent as given.
+        The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
 
         :param canvas_id: the API-triggered Canvas.
-        :param context: personalisation available to the Canvas as ``context`` (Liquid).
-        :param canvas_entry_properties: the older name of ``context`` (both are sent as given).
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
-            properties, at most 50).
+        :param context: entry properties every recipient shares.
+        :param canvas_entry_properties: the older name of ``context``, sent under that name (give one).
+        :param broadcast: enter the Canvas's whole audience (explicit opt-in).
+        :param audience: a connected audience filter.
+        :param recipients: recipient objects (up to 50).
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        shared = self.trigger_shared_body(
+            id_field="canvas_id",
+            id_value=canvas_id,
+            listed=recipients is not None,
+            **canvas_properties(context, canvas_entry_properties),
+            broadcast=broadcast,
+            audience=audience,
+        )
+        body = shared if recipients is None else self.batch_body(shared, recipients, users_style=False)
         return self._post(
-            ep.TRIGGER_CANVAS,
-            compact(
-                canvas_id=canvas_id,
-                context=context,
-                canvas_entry_properties=canvas_entry_properties,
-                broadcast=broadcast,
-                audience=audience,
-                recipients=recipients,
-            ),
+            ep.TRIGGER_CANVAS, body, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel, before_send=before_send
         )
 
     # -- schedules --------------------------------------------------------------------------
@@ -621,36 +839,50 @@ class BrazeHook(HttpHook):
         send_id: str | None = None,
         override_messaging_limits: bool | None = None,
         recipient_subscription_state: str | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /messages/schedule/create``: schedule message content for later.
 
-        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
-        :param messages: the message content per channel (``{"apple_push": {...}, "email": {...}}``).
-        :param external_user_ids: users to message by external id (at most 50).
-        :param user_aliases: users to message by alias (``{"alias_name", "alias_label"}``, at most 50).
-        :param segment_id: a segment to send to (with ``broadcast``).
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param campaign_id: the API campaign whose stats this send counts in.
-        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
-        :param override_messaging_limits: ignore the global rate limits of campaigns.
-        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all`` (Braze's default: ``subscribed``).
+        The body is built and validated by :meth:`message_shared_body` and :meth:`batch_body`.
+
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param messages: the message objects, by channel.
+        :param external_user_ids: users by external id.
+        :param user_aliases: users by alias.
+        :param segment_id: the segment to send to (with ``broadcast``).
+        :param audience: a connected audience filter.
+        :param broadcast: send to a segment or audience (explicit opt-in).
+        :param campaign_id: the API campaign to track the send by.
+        :param send_id: the send id (needs ``campaign_id``).
+        :param override_messaging_limits: ignore frequency capping and rate limits.
+        :param recipient_subscription_state: ``opted_in``, ``subscribed`` or ``all``.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        users = self._users(external_user_ids, user_aliases)
+        shared = self.message_shared_body(
+            messages=messages,
+            listed=users is not None,
+            segment_id=segment_id,
+            audience=audience,
+            broadcast=broadcast,
+            campaign_id=campaign_id,
+            send_id=send_id,
+            recipient_subscription_state=recipient_subscription_state,
+            frequency_flag="override_messaging_limits",
+            frequency_value=override_messaging_limits,
+            schedule=schedule,
+        )
+        body = shared if users is None else self.batch_body(shared, users, users_style=True)
         return self._post(
             ep.CREATE_MESSAGE_SCHEDULE,
-            compact(
-                broadcast=broadcast,
-                external_user_ids=external_user_ids,
-                user_aliases=user_aliases,
-                segment_id=segment_id,
-                audience=audience,
-                campaign_id=campaign_id,
-                send_id=send_id,
-                override_messaging_limits=override_messaging_limits,
-                recipient_subscription_state=recipient_subscription_state,
-                schedule=schedule,
-                messages=messages,
-            ),
+            body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     def update_message_schedule(
@@ -659,16 +891,25 @@ class BrazeHook(HttpHook):
         schedule_id: str,
         schedule: Mapping[str, Any] | None = None,
         messages: Mapping[str, Any] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /messages/schedule/update``: replace a message schedule's time and/or messages.
 
         :param schedule_id: the schedule to update.
         :param schedule: the new schedule (replaces the old one entirely).
         :param messages: the new message objects.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         return self._post(
             ep.UPDATE_MESSAGE_SCHEDULE,
             self.update_message_schedule_body(schedule_id=schedule_id, schedule=schedule, messages=messages),
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     @staticmethod
@@ -684,12 +925,29 @@ class BrazeHook(HttpHook):
         _check_ids(schedule_id=schedule_id)
         return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
 
-    def delete_message_schedule(self, *, schedule_id: str) -> BrazeResponse:
+    def delete_message_schedule(
+        self,
+        *,
+        schedule_id: str,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
         """``POST /messages/schedule/delete``: cancel a scheduled message.
 
         :param schedule_id: the schedule to cancel.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
-        return self._post(ep.DELETE_MESSAGE_SCHEDULE, self.delete_message_schedule_body(schedule_id=schedule_id))
+        body = self.delete_message_schedule_body(schedule_id=schedule_id)
+        return self._post(
+            ep.DELETE_MESSAGE_SCHEDULE,
+            body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
+        )
 
     @staticmethod
     def delete_message_schedule_body(*, schedule_id: str) -> JSONDict:
@@ -710,43 +968,72 @@ class BrazeHook(HttpHook):
         audience: Mapping[str, Any] | None = None,
         broadcast: bool | None = None,
         trigger_properties: Mapping[str, Any] | None = None,
+        attachments: Sequence[Mapping[str, Any]] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /campaigns/trigger/schedule/create``: schedule an API-triggered campaign.
 
+        The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
+
         :param campaign_id: the API-triggered campaign.
-        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
-        :param send_id: a send id (made with :meth:`create_send_id`) to track this send's stats.
-        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
-            properties, at most 50).
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param trigger_properties: personalisation available to the message as ``api_trigger_properties``.
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param send_id: the send id to track the send by.
+        :param recipients: recipient objects (up to 50).
+        :param audience: a connected audience filter.
+        :param broadcast: target the campaign's whole audience (explicit opt-in).
+        :param trigger_properties: personalisation every recipient shares.
+        :param attachments: email attachments.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        shared = self.trigger_shared_body(
+            id_field="campaign_id",
+            id_value=campaign_id,
+            listed=recipients is not None,
+            properties=trigger_properties,
+            broadcast=broadcast,
+            audience=audience,
+            send_id=send_id,
+            attachments=attachments,
+            schedule=schedule,
+        )
+        body = shared if recipients is None else self.batch_body(shared, recipients, users_style=False)
         return self._post(
             ep.CREATE_CAMPAIGN_SCHEDULE,
-            compact(
-                campaign_id=campaign_id,
-                send_id=send_id,
-                recipients=recipients,
-                audience=audience,
-                broadcast=broadcast,
-                trigger_properties=trigger_properties,
-                schedule=schedule,
-            ),
+            body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     def update_campaign_schedule(
-        self, *, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]
+        self,
+        *,
+        campaign_id: str,
+        schedule_id: str,
+        schedule: Mapping[str, Any],
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /campaigns/trigger/schedule/update``: replace a campaign schedule entirely.
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to update.
         :param schedule: the new schedule.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         return self._post(
             ep.UPDATE_CAMPAIGN_SCHEDULE,
             self.update_campaign_schedule_body(campaign_id=campaign_id, schedule_id=schedule_id, schedule=schedule),
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     @staticmethod
@@ -760,15 +1047,29 @@ class BrazeHook(HttpHook):
         _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
         return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule}
 
-    def delete_campaign_schedule(self, *, campaign_id: str, schedule_id: str) -> BrazeResponse:
+    def delete_campaign_schedule(
+        self,
+        *,
+        campaign_id: str,
+        schedule_id: str,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
         """``POST /campaigns/trigger/schedule/delete``: cancel a scheduled campaign.
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to cancel.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         return self._post(
             ep.DELETE_CAMPAIGN_SCHEDULE,
             self.delete_campaign_schedule_body(campaign_id=campaign_id, schedule_id=schedule_id),
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     @staticmethod
@@ -791,41 +1092,68 @@ class BrazeHook(HttpHook):
         broadcast: bool | None = None,
         context: Mapping[str, Any] | None = None,
         canvas_entry_properties: Mapping[str, Any] | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /canvas/trigger/schedule/create``: schedule an API-triggered Canvas.
 
+        The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
+
         :param canvas_id: the API-triggered Canvas.
-        :param schedule: Braze's schedule object (``time``, optional ``in_local_time`` or ``at_optimal_time``).
-        :param recipients: recipient objects (``external_user_id``, ``user_alias``, ``braze_id`` or ``email``, optional
-            properties, at most 50).
-        :param audience: a connected audience filter object (``AND``/``OR`` of filters).
-        :param broadcast: ``True`` to send to a whole segment or audience (no recipient list); left out when None.
-        :param context: personalisation available to the Canvas as ``context`` (Liquid).
-        :param canvas_entry_properties: the older name of ``context`` (both are sent as given).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param recipients: recipient objects (up to 50).
+        :param audience: a connected audience filter.
+        :param broadcast: enter the Canvas's whole audience (explicit opt-in).
+        :param context: entry properties every recipient shares.
+        :param canvas_entry_properties: the older name of ``context``, sent under that name (give one).
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
+        shared = self.trigger_shared_body(
+            id_field="canvas_id",
+            id_value=canvas_id,
+            listed=recipients is not None,
+            **canvas_properties(context, canvas_entry_properties),
+            broadcast=broadcast,
+            audience=audience,
+            schedule=schedule,
+        )
+        body = shared if recipients is None else self.batch_body(shared, recipients, users_style=False)
         return self._post(
             ep.CREATE_CANVAS_SCHEDULE,
-            compact(
-                canvas_id=canvas_id,
-                recipients=recipients,
-                audience=audience,
-                broadcast=broadcast,
-                context=context,
-                canvas_entry_properties=canvas_entry_properties,
-                schedule=schedule,
-            ),
+            body,
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
-    def update_canvas_schedule(self, *, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> BrazeResponse:
+    def update_canvas_schedule(
+        self,
+        *,
+        canvas_id: str,
+        schedule_id: str,
+        schedule: Mapping[str, Any],
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
         """``POST /canvas/trigger/schedule/update``: replace a Canvas schedule entirely.
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to update.
         :param schedule: the new schedule.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         return self._post(
             ep.UPDATE_CANVAS_SCHEDULE,
             self.update_canvas_schedule_body(canvas_id=canvas_id, schedule_id=schedule_id, schedule=schedule),
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     @staticmethod
@@ -839,14 +1167,29 @@ class BrazeHook(HttpHook):
         _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
         return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
 
-    def delete_canvas_schedule(self, *, canvas_id: str, schedule_id: str) -> BrazeResponse:
+    def delete_canvas_schedule(
+        self,
+        *,
+        canvas_id: str,
+        schedule_id: str,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
         """``POST /canvas/trigger/schedule/delete``: cancel a scheduled Canvas.
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to cancel.
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         return self._post(
-            ep.DELETE_CANVAS_SCHEDULE, self.delete_canvas_schedule_body(canvas_id=canvas_id, schedule_id=schedule_id)
+            ep.DELETE_CANVAS_SCHEDULE,
+            self.delete_canvas_schedule_body(canvas_id=canvas_id, schedule_id=schedule_id),
+            retry_unknown_outcome=retry_unknown_outcome,
+            cancel=cancel,
+            before_send=before_send,
         )
 
     @staticmethod
@@ -861,13 +1204,27 @@ class BrazeHook(HttpHook):
 
     # -- send ids and scheduled broadcasts --------------------------------------------------
 
-    def create_send_id(self, *, campaign_id: str, send_id: str | None = None) -> BrazeResponse:
+    def create_send_id(
+        self,
+        *,
+        campaign_id: str,
+        send_id: str | None = None,
+        retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
+    ) -> BrazeResponse:
         """``POST /sends/id/create``: create a send id for analytics (100 a day per workspace).
 
         :param campaign_id: the campaign the send id belongs to.
         :param send_id: the send id to create (Braze makes one when None).
+        :param retry_unknown_outcome: see :meth:`request`.
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
-        return self._post(ep.CREATE_SEND_ID, self.create_send_id_body(campaign_id=campaign_id, send_id=send_id))
+        body = self.create_send_id_body(campaign_id=campaign_id, send_id=send_id)
+        return self._post(
+            ep.CREATE_SEND_ID, body, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel, before_send=before_send
+        )
 
     @staticmethod
     def create_send_id_body(*, campaign_id: str, send_id: str | None = None) -> JSONDict:
@@ -932,6 +1289,38 @@ class BrazeHook(HttpHook):
     # -- transactional email ----------------------------------------------------------------
 
     @staticmethod
+    def transactional_shared_body(*, trigger_properties: Mapping[str, Any] | None = None) -> JSONDict:
+        """What every email of a transactional send shares, validated (pure, no connection).
+
+        :param trigger_properties: personalisation for every email (each recipient's own win).
+        :raises PayloadRuleError: naming the field and the rule, before any request.
+        """
+        from airflow_provider_braze.client import payload_validation as pv
+
+        pv.check_properties(trigger_properties, "trigger_properties")
+        body: JSONDict = {"trigger_properties": dict(trigger_properties)} if trigger_properties else {}
+        pv.check_finite(body, "body")
+        return body
+
+    @staticmethod
+    def transactional_email_arguments(shared: Mapping[str, Any], item: Mapping[str, Any]) -> JSONDict:
+        """The :meth:`send_transactional_email` arguments (and :meth:`transactional_email_body`'s) of one
+        recipient of a transactional send: its identifier and attributes, its ``external_send_id``, and
+        the shared ``trigger_properties`` merged under its own.
+
+        :param shared: from :meth:`transactional_shared_body`.
+        :param item: the recipient object, with its ``external_send_id``.
+        """
+        from airflow_provider_braze.client.transactional import TRANSACTIONAL_RECIPIENT_KEYS
+
+        properties = {**(shared.get("trigger_properties") or {}), **(item.get("trigger_properties") or {})}
+        return {
+            "recipient": {k: v for k, v in item.items() if k in TRANSACTIONAL_RECIPIENT_KEYS},
+            "external_send_id": item["external_send_id"],
+            "trigger_properties": properties or None,
+        }
+
+    @staticmethod
     def transactional_email_body(
         *,
         recipient: Mapping[str, Any],
@@ -956,6 +1345,8 @@ class BrazeHook(HttpHook):
         external_send_id: str | None = None,
         trigger_properties: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
+        cancel: threading.Event | None = None,
+        before_send: Callable[[], None] | None = None,
     ) -> BrazeResponse:
         """``POST /transactional/v1/campaigns/{campaign_id}/send``: one email to one recipient.
 
@@ -965,10 +1356,12 @@ class BrazeHook(HttpHook):
         :func:`~airflow_provider_braze.engine.transactional_plan.derive_external_send_id`) to make repeats safe.
 
         :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
-        :param retry_unknown_outcome: retry after a timeout/500/504 (safe with an ``external_send_id``).
-        :param campaign_id: the transactional email campaign.
+        :param campaign_id: the Transactional Email campaign.
         :param external_send_id: Braze's 24-hour de-duplication key of this email.
-        :param trigger_properties: personalisation for the email; left out when None.
+        :param trigger_properties: personalisation for the email.
+        :param retry_unknown_outcome: retry after a timeout/500/504 (safe with an ``external_send_id``).
+        :param cancel: see :meth:`request`.
+        :param before_send: see :meth:`request`.
         """
         from airflow_provider_braze.client.transactional import already_queued_response, check_external_send_id
 
@@ -979,7 +1372,14 @@ class BrazeHook(HttpHook):
         )
         path = ep.transactional_path(campaign_id)
         try:
-            return self.request("POST", path, json=body, retry_unknown_outcome=retry_unknown_outcome)
+            return self.request(
+                "POST",
+                path,
+                json=body,
+                retry_unknown_outcome=retry_unknown_outcome,
+                cancel=cancel,
+                before_send=before_send,
+            )
         except BrazeAPIError as error:
             accepted = already_queued_response(error)
             if accepted is None:
@@ -1170,6 +1570,54 @@ def _check_ids(**ids: Any) -> None:
 
     for name, value in ids.items():
         pv.check_required_id(value, name)
+
+
+def given(value: Any) -> Any:
+    """An optional argument as given: None and ``""`` (an unset template) mean "not given"; anything
+    else is kept for the checks (``[]`` or ``0`` are not silently dropped)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return value
+
+
+def canvas_properties(context: Mapping[str, Any] | None, canvas_entry_properties: Mapping[str, Any] | None) -> JSONDict:
+    """A Canvas trigger's shared properties as :meth:`BrazeHook.trigger_shared_body` arguments: ``context``,
+    or ``canvas_entry_properties`` (its older name) under its own name; never both."""
+    from airflow_provider_braze.client import payload_validation as pv
+
+    if context is not None and canvas_entry_properties is not None:
+        raise pv.PayloadRuleError("canvas_entry_properties", "is the older name of context: give only one of them")
+    if canvas_entry_properties is not None:
+        return {"properties_field": "canvas_entry_properties", "properties": canvas_entry_properties}
+    return {"properties_field": "context", "properties": context}
+
+
+def endpoint_campaign_id(path: str) -> str:
+    """The campaign id of a transactional send's path (``/transactional/v1/campaigns/{id}/send``)."""
+    from urllib.parse import unquote
+
+    return unquote(path.split("/")[4])
+
+
+#: The hook method that sends one request of a data-driven send, per endpoint.
+_BATCH_METHODS: dict[ep.Endpoint, str] = {
+    ep.SEND_MESSAGE: "send_message",
+    ep.TRIGGER_CAMPAIGN: "trigger_campaign",
+    ep.TRIGGER_CANVAS: "trigger_canvas",
+    ep.CREATE_MESSAGE_SCHEDULE: "create_message_schedule",
+    ep.UPDATE_MESSAGE_SCHEDULE: "update_message_schedule",
+    ep.DELETE_MESSAGE_SCHEDULE: "delete_message_schedule",
+    ep.CREATE_CAMPAIGN_SCHEDULE: "create_campaign_schedule",
+    ep.UPDATE_CAMPAIGN_SCHEDULE: "update_campaign_schedule",
+    ep.DELETE_CAMPAIGN_SCHEDULE: "delete_campaign_schedule",
+    ep.CREATE_CANVAS_SCHEDULE: "create_canvas_schedule",
+    ep.UPDATE_CANVAS_SCHEDULE: "update_canvas_schedule",
+    ep.DELETE_CANVAS_SCHEDULE: "delete_canvas_schedule",
+    ep.CREATE_SEND_ID: "create_send_id",
+    ep.TRANSACTIONAL_EMAIL: "send_transactional_email",
+}
+#: Endpoints listing users as ``external_user_ids``/``user_aliases`` rather than ``recipients``.
+_USERS_ENDPOINTS = (ep.SEND_MESSAGE, ep.CREATE_MESSAGE_SCHEDULE)
 
 
 def cdi_path(endpoint: ep.Endpoint, integration_id: str) -> str:

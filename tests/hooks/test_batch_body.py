@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_braze.hooks.braze import BrazeHook
@@ -60,7 +62,10 @@ def test_the_sandbox_receives_the_hook_builders_bodies(sandbox, built, make, key
     assert result["batches"] == 3
     received = sorted((r.body for r in sandbox.requests), key=lambda b: str(b[key][0]))
     assert len(received) == 3
-    assert received == sorted(built, key=lambda b: str(b[key][0]))
+    # the plan builds each body (for the engine's budget and dry runs; an empty batch to size the shared
+    # part) and the endpoint method builds it again to send it: the same builder, so the same body
+    distinct = {json.dumps(b, sort_keys=True): b for b in built if b.get(key)}
+    assert received == sorted(distinct.values(), key=lambda b: str(b[key][0]))
 
 
 def test_transactional_sends_post_the_hook_builders_bodies(sandbox, monkeypatch, tmp_path) -> None:
@@ -87,7 +92,7 @@ def test_transactional_sends_post_the_hook_builders_bodies(sandbox, monkeypatch,
     run_operator(op, _context())
     received = [r.body for r in sandbox.requests]
     assert len(received) == 2
-    assert sorted(received, key=str) == sorted(bodies, key=str)
+    assert sorted(received, key=str) == sorted({json.dumps(b, sort_keys=True): b for b in bodies}.values(), key=str)
     assert {b["recipient"]["external_user_id"]: b["trigger_properties"] for b in received} == {
         "u1": {"shop": "x"},
         "u2": {"shop": "x", "n": 2},
