@@ -243,3 +243,35 @@ def test_a_batch_waiting_for_its_rate_limit_slot_is_not_in_flight(braze_connecti
     snapshot.join()
     plan.close()
     assert 1 <= seen["in_flight"] <= seen["on_the_wire"] + 1  # not the 8 threads waiting for their slot
+
+
+def test_a_request_that_could_not_be_built_is_a_definite_failure_not_maybe_sent(hook, sandbox, tmp_path, monkeypatch):
+    """The endpoint method builds the body in the worker, before the request is written: an error there
+    (a state the sandbox cannot produce, so the builder is made to fail) means the batch was not sent."""
+    import pytest
+
+    from airflow_provider_braze.engine.batch_sender import BrazeBatchError
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
+
+    real = hook.trigger_shared_body
+    calls = []
+
+    def breaks_on_the_second_batch(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise TypeError("a bug in a builder")
+        return real(**kwargs)
+
+    monkeypatch.setattr(hook, "trigger_shared_body", breaks_on_the_second_batch)
+    plan = _plan(300)
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", plan.fingerprint)
+    ledger.open(plan.total_requests)
+    with pytest.raises(BrazeBatchError, match=r"Batch 2 of 6 .* failed and was not sent .*TypeError") as raised:
+        send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=1, ledger=ledger)
+    plan.close()
+    record = store.load("k")
+    assert record["unknown"] == []  # nothing named "may have been sent"
+    assert record.get("in_flight", []) == []
+    assert raised.value.accepted_batches == 1
+    assert len(sandbox.requests) == 1  # batch 2 never reached Braze

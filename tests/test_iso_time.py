@@ -29,6 +29,7 @@ UTC = timezone.utc
     [
         ("2026-01-01T10:00:00Z", datetime(2026, 1, 1, 10, tzinfo=UTC)),
         ("2026-01-01T10:00:00z", datetime(2026, 1, 1, 10, tzinfo=UTC)),
+        ("2026-01-01t10:00:00z", datetime(2026, 1, 1, 10, tzinfo=UTC)),  # RFC 3339: a lowercase "t" too
         ("  2026-01-01T10:00:00+00:00 ", datetime(2026, 1, 1, 10, tzinfo=UTC)),
         ("2026-01-01T10:00:00+02:00", datetime(2026, 1, 1, 10, tzinfo=timezone(timedelta(hours=2)))),
         ("2026-01-01T10:00:00-0530", datetime(2026, 1, 1, 10, tzinfo=timezone(-timedelta(hours=5, minutes=30)))),

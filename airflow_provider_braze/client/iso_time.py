@@ -22,7 +22,7 @@ from typing import Any, Literal
 #: The extended calendar form (the fields' ranges are pendulum's to check).
 _ISO_FORM = re.compile(
     r"\d{4}-\d{2}-\d{2}"
-    r"(?:[T ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?",
+    r"(?:[Tt ]\d{2}(?::\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?",
     re.ASCII,
 )
 
@@ -48,6 +48,8 @@ def parse_iso_time(value: Any, *, naive: Literal["keep", "utc"]) -> datetime:
         raise IsoTimeError(f"is not an ISO 8601 time of the form YYYY-MM-DDTHH:MM:SS[+HH:MM]: {value!r}")
     if text.endswith("z"):
         text = text[:-1] + "Z"
+    if text[10:11] == "t":  # RFC 3339 allows a lowercase separator; pendulum reads only "T"
+        text = text[:10] + "T" + text[11:]
     import pendulum  # here, not at import: DAG files import the operators that import this module
 
     try:

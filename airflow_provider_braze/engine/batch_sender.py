@@ -17,7 +17,7 @@ from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.client.transport.concurrency import ConcurrencyController
 from airflow_provider_braze.engine.outcome_writer import OutcomeStatus
 from airflow_provider_braze.engine.resume_ledger import BatchState, BrazeResumeStoreError, BrazeResumeSupersededError
-from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError
+from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError, BrazeValidationError
 
 if TYPE_CHECKING:
     from airflow_provider_braze.client.transport.responses import BrazeResponse
@@ -234,7 +234,11 @@ def _send_one(
     if stop.is_set():
         raise _StoppedError()
 
+    started = False  # whether the request may have begun: before this, any error means "not sent"
+
     def in_flight() -> None:  # once the rate limiter grants the slot, right before the request is written
+        nonlocal started
+        started = True
         if ledger is not None:
             ledger.reserve(request.number)  # durably "in flight" before the request may leave the process
         if stop.is_set():
@@ -251,6 +255,14 @@ def _send_one(
                 plan.endpoint, request.arguments, request.batch, retry_unknown_outcome=True, cancel=stop
             )
         raise
+    except Exception as error:
+        if started:
+            raise  # the request may have been written: settled as "may have been sent"
+        # Building the request failed before anything was written: certainly not sent, a definite failure.
+        raise BrazeValidationError(
+            f"batch {request.number}",
+            f"its request could not be built ({type(error).__name__}: {error}); it was not sent",
+        ) from error
 
 
 #: Seconds an interrupted send (timeout, SIGTERM, an error elsewhere) waits for batches in flight to

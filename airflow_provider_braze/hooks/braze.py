@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -46,9 +47,28 @@ from airflow_provider_braze.exceptions import (
     BrazeError,
     BrazePermissionError,
     BrazeRateLimitError,
+    BrazeValidationError,
 )
 
 JSONDict = dict[str, Any]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def refused_as_braze_error(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """An endpoint method whose arguments break a Braze rule raises :class:`BrazeValidationError`
+    (a ``BrazeError`` and a ``ValueError``) naming the field, before any request."""
+
+    @functools.wraps(method)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from airflow_provider_braze.client.payload_validation import PayloadRuleError
+
+        try:
+            return method(*args, **kwargs)
+        except PayloadRuleError as error:
+            raise BrazeValidationError(error.field, error.rule) from error
+
+    return checked
 
 
 def compact(**fields: Any) -> JSONDict:
@@ -682,6 +702,7 @@ class BrazeHook(HttpHook):
 
     # -- /messages/send and triggers --------------------------------------------------------
 
+    @refused_as_braze_error
     def send_message(
         self,
         *,
@@ -735,6 +756,7 @@ class BrazeHook(HttpHook):
             ep.SEND_MESSAGE, body, retry_unknown_outcome=retry_unknown_outcome, cancel=cancel, before_send=before_send
         )
 
+    @refused_as_braze_error
     def trigger_campaign(
         self,
         *,
@@ -783,6 +805,7 @@ class BrazeHook(HttpHook):
             before_send=before_send,
         )
 
+    @refused_as_braze_error
     def trigger_canvas(
         self,
         *,
@@ -825,6 +848,7 @@ class BrazeHook(HttpHook):
 
     # -- schedules --------------------------------------------------------------------------
 
+    @refused_as_braze_error
     def create_message_schedule(
         self,
         *,
@@ -958,6 +982,7 @@ class BrazeHook(HttpHook):
         _check_ids(schedule_id=schedule_id)
         return {"schedule_id": schedule_id}
 
+    @refused_as_braze_error
     def create_campaign_schedule(
         self,
         *,
@@ -1082,6 +1107,7 @@ class BrazeHook(HttpHook):
         _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
         return {"campaign_id": campaign_id, "schedule_id": schedule_id}
 
+    @refused_as_braze_error
     def create_canvas_schedule(
         self,
         *,
@@ -1337,6 +1363,7 @@ class BrazeHook(HttpHook):
         body["recipient"] = dict(recipient)
         return body
 
+    @refused_as_braze_error
     def send_transactional_email(
         self,
         *,

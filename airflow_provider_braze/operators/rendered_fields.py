@@ -49,3 +49,12 @@ def parse_flag(value: Any, field: str) -> bool | None:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise PayloadRuleError(field, f"must be true or false (got {value!r})")
+
+
+def schedule_argument(value: Any) -> Any:
+    """The rendered ``schedule`` argument: a JSON object string (a ``.json`` file or a rendered dict) parsed,
+    a time string, datetime or dict as given; :func:`~airflow_provider_braze.client.schedules.build_schedule`
+    turns it into Braze's object."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        return parse_rendered(value, "schedule", kinds=(dict,))
+    return value

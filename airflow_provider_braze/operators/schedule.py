@@ -21,7 +21,7 @@ from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
-from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
+from airflow_provider_braze.operators.rendered_fields import parse_flag, schedule_argument
 from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator, message_plan_kwargs
 from airflow_provider_braze.operators.trigger import (
     BrazeTriggerCampaignOperator,
@@ -31,15 +31,6 @@ from airflow_provider_braze.operators.trigger import (
 )
 
 _SCHEDULE_FIELDS = ("schedule", "in_local_time", "at_optimal_time")
-
-
-def schedule_argument(value: Any) -> Any:
-    """The rendered ``schedule`` argument: a JSON object string (a ``.json`` file or a rendered dict) parsed,
-    a time string, datetime or dict as given; :func:`~airflow_provider_braze.client.schedules.build_schedule`
-    turns it into Braze's object."""
-    if isinstance(value, str) and value.strip().startswith("{"):
-        return parse_rendered(value, "schedule", kinds=(dict,))
-    return value
 
 
 def rendered_schedule(schedule: Any, in_local_time: Any, at_optimal_time: Any) -> dict[str, Any]:

@@ -24,8 +24,7 @@ from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
-from airflow_provider_braze.operators.schedule import schedule_argument
+from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered, schedule_argument
 
 
 class ScheduleKind(StrEnum):

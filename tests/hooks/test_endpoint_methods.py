@@ -16,10 +16,11 @@ import pytest
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_rules as rules
-from airflow_provider_braze.client.payload_validation import PayloadRuleError, wire_size
+from airflow_provider_braze.client.payload_validation import wire_size
 from airflow_provider_braze.engine.batch_sender import send_plan
 from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
 from airflow_provider_braze.engine.send_plan import SendPlan, list_source, plan_message, plan_trigger, users_source
+from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.hooks.braze import BrazeHook
 from tests.hooks.test_braze import EMAIL, FAST, _schedule_body
 
@@ -155,9 +156,10 @@ def test_the_sandbox_receives_exactly_the_builders_body(hook, sandbox, path, cal
     ],
 )
 def test_endpoint_methods_refuse_a_bad_shared_field_before_any_request(hook, sandbox, call, field) -> None:
-    with pytest.raises(PayloadRuleError) as raised:
+    with pytest.raises(BrazeValidationError) as raised:  # a BrazeError (and a ValueError), as every hook error
         call(hook)
     assert raised.value.field == field
+    assert isinstance(raised.value, ValueError)
     assert sandbox.requests == []
 
 
