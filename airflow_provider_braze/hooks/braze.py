@@ -909,6 +909,7 @@ class BrazeHook(HttpHook):
             before_send=before_send,
         )
 
+    @refused_as_braze_error
     def update_message_schedule(
         self,
         *,
@@ -949,6 +950,7 @@ class BrazeHook(HttpHook):
         _check_ids(schedule_id=schedule_id)
         return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
 
+    @refused_as_braze_error
     def delete_message_schedule(
         self,
         *,
@@ -1034,6 +1036,7 @@ class BrazeHook(HttpHook):
             before_send=before_send,
         )
 
+    @refused_as_braze_error
     def update_campaign_schedule(
         self,
         *,
@@ -1072,6 +1075,7 @@ class BrazeHook(HttpHook):
         _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
         return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule}
 
+    @refused_as_braze_error
     def delete_campaign_schedule(
         self,
         *,
@@ -1155,6 +1159,7 @@ class BrazeHook(HttpHook):
             before_send=before_send,
         )
 
+    @refused_as_braze_error
     def update_canvas_schedule(
         self,
         *,
@@ -1193,6 +1198,7 @@ class BrazeHook(HttpHook):
         _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
         return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
 
+    @refused_as_braze_error
     def delete_canvas_schedule(
         self,
         *,
@@ -1230,6 +1236,7 @@ class BrazeHook(HttpHook):
 
     # -- send ids and scheduled broadcasts --------------------------------------------------
 
+    @refused_as_braze_error
     def create_send_id(
         self,
         *,

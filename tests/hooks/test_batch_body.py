@@ -113,9 +113,9 @@ def test_transactional_sends_post_the_hook_builders_bodies(sandbox, monkeypatch,
     ],
 )
 def test_endpoint_methods_refuse_a_bad_body_before_any_request(hook, sandbox, call, field) -> None:
-    from airflow_provider_braze.client.payload_validation import PayloadRuleError
+    from airflow_provider_braze.exceptions import BrazeValidationError
 
-    with pytest.raises(PayloadRuleError) as raised:
+    with pytest.raises(BrazeValidationError) as raised:  # a BrazeError and a ValueError, naming the field
         call(hook)
     assert raised.value.field == field
     assert sandbox.requests == []

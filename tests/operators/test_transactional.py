@@ -261,7 +261,7 @@ def test_hook_send_transactional_email_returns_the_dedup_answer_as_accepted(hook
         campaign_id="tx-campaign", recipient={"external_user_id": "u1"}, external_send_id="order-1"
     )
     assert again.dispatch_id
-    with pytest.raises(PayloadRuleError, match="external_send_id"):
+    with pytest.raises(BrazeValidationError, match="external_send_id"):
         hook.send_transactional_email(campaign_id="c", recipient={"external_user_id": "u1"}, external_send_id="a b")
 
 
