@@ -19,7 +19,11 @@ def _recipients(n: int, **extra):
 def test_120_recipients_go_out_in_batches_of_50_each_exactly_once(sandbox):
     op = BrazeTriggerCampaignOperator(task_id="t", campaign_id="camp", recipients=_recipients(120))
     result = run_operator(op)
-    requests = sandbox.requests_to("/campaigns/trigger/send")
+    # Batches are sent concurrently, so they may reach the sandbox in any order: put them in batch order.
+    requests = sorted(
+        sandbox.requests_to("/campaigns/trigger/send"),
+        key=lambda r: int(r.body["recipients"][0]["external_user_id"].split("-")[1]),
+    )
     assert [len(r.body["recipients"]) for r in requests] == [50, 50, 20]
     assert result["recipients"] == 120
     assert result["batches"] == 3
