@@ -132,13 +132,16 @@ class RecipientSpool:
         """SHA-256 of the ordered recipients kept (identifies the source for resuming)."""
         return self._digest.hexdigest()
 
+    def layout(self) -> list[int]:
+        """The number of recipients in each batch, in order."""
+        return [*self.batch_sizes, self._open_count] if self._open_count else list(self.batch_sizes)
+
     def batches(self) -> Iterator[list[dict[str, Any]]]:
         """Read the recipients back in their batches, in source order."""
         assert self._file is not None
         self._file.flush()
         self._file.seek(0)
-        sizes = [*self.batch_sizes, self._open_count] if self._open_count else list(self.batch_sizes)
-        for size in sizes:
+        for size in self.layout():
             lines = list(itertools.islice(self._file, size))
             # One decode per batch, not per recipient: the lines are JSON objects, newlines are whitespace.
             yield json.loads(b"[" + b",".join(lines) + b"]")

@@ -26,8 +26,9 @@ claim back at its next group commit — or, when idle, within ``owner_check_inte
 ``owner_check_every=1`` is the strict behaviour: a read before every write, so the older try sends
 nothing once it could have seen the claim.
 
-A fingerprint of the planned requests (endpoint, shared fields, every recipient in order) is kept:
-if the source no longer yields the same batches in the same order, the retry refuses to guess.
+A fingerprint of the planned requests (endpoint, shared fields, every recipient in order, where the
+batches are cut) is kept: if the source no longer yields the same batches in the same order, the retry
+refuses to guess.
 
 Records expire after a retention (default 30 days; see :func:`prune_records` for clean-up). Within
 it, a cleared successful task finds its record and sends nothing again.

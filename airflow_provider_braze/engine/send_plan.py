@@ -157,11 +157,15 @@ class SendPlan:
 
     @property
     def fingerprint(self) -> str:
-        """Identifies what the plan sends, in order (endpoint, shared fields, recipients)."""
+        """Identifies what the plan sends, in order (endpoint, shared fields, recipients, and where the
+        batches are cut: the resume record names batches by number, so a try that would cut them
+        elsewhere, e.g. after an upgrade changed the byte budget, must not reuse it)."""
         digest = hashlib.sha256(self.endpoint.path.encode())
         digest.update(json.dumps(self.common, sort_keys=True, default=str).encode())
         digest.update(json.dumps(self.fixed, sort_keys=True, default=str).encode())
         digest.update((self.spool.digest if self.spool else "").encode())
+        if self.spool is not None:
+            digest.update(json.dumps(self.spool.layout()).encode())
         return digest.hexdigest()
 
     def requests(self) -> Iterator[PlannedRequest]:

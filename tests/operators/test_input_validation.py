@@ -318,6 +318,32 @@ def test_byte_sized_batches_are_the_same_for_the_same_source(sandbox):
             plan.close()
 
 
+def test_batches_cut_elsewhere_change_the_fingerprint_so_a_resume_record_is_not_reused(sandbox, monkeypatch):
+    """The resume record names batches by number: a try that cuts the same source into other batches
+    (here: an upgrade that changed the bytes kept free for the body's fixed fields) must not take an
+    earlier try's "batch 3 accepted" as its own batch 3."""
+    from airflow_provider_braze.engine import send_plan
+
+    blob = "y" * 78_000  # 50 of them pass 4 MB: batches are cut by bytes
+    recipients = [{"external_user_id": f"u{i}", "attributes": {"b": blob}} for i in range(300)]
+
+    def plan():
+        return BrazeTriggerCampaignOperator(task_id="t", campaign_id="c", recipients=recipients).build_plan()
+
+    before = plan()
+    monkeypatch.setattr(send_plan, "_BODY_OVERHEAD", send_plan._BODY_OVERHEAD + 200_000)
+    after = plan()
+    try:
+        assert before.spool is not None
+        assert after.spool is not None
+        assert before.spool.digest == after.spool.digest  # the same recipients, in the same order
+        assert [r.recipients for r in before.requests()] != [r.recipients for r in after.requests()]
+        assert before.fingerprint != after.fingerprint
+    finally:
+        before.close()
+        after.close()
+
+
 # -- schedules ------------------------------------------------------------------------------------------------------
 
 
