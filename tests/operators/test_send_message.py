@@ -17,7 +17,17 @@ def test_ids_and_aliases_are_batched_together_by_50(sandbox):
     result = run_operator(
         BrazeSendMessageOperator(task_id="t", messages=EMAIL, external_user_ids=ids, user_aliases=aliases)
     )
-    bodies = [r.body for r in sandbox.requests]
+    # Batches go out concurrently and may reach the sandbox in any order: put them in source order
+    # (the ids first, then the aliases) by the first user each lists.
+    source_order = {("id", u): i for i, u in enumerate(ids)}
+    source_order.update({("alias", a["alias_name"]): len(ids) + i for i, a in enumerate(aliases)})
+
+    def first_user(body: dict) -> int:
+        if body.get("external_user_ids"):
+            return source_order[("id", body["external_user_ids"][0])]
+        return source_order[("alias", body["user_aliases"][0]["alias_name"])]
+
+    bodies = sorted((r.body for r in sandbox.requests), key=first_user)
     sizes = [len(b.get("external_user_ids", [])) + len(b.get("user_aliases", [])) for b in bodies]
     assert sizes == [50, 50, 10]
     assert bodies[1]["external_user_ids"] == ids[50:]
