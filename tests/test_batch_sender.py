@@ -275,3 +275,63 @@ def test_a_request_that_could_not_be_built_is_a_definite_failure_not_maybe_sent(
     assert record.get("in_flight", []) == []
     assert raised.value.accepted_batches == 1
     assert len(sandbox.requests) == 1  # batch 2 never reached Braze
+
+
+def test_a_send_stopped_during_a_long_rate_limit_pause_ends_at_once_and_names_nothing_unsent(
+    braze_connection, tmp_path
+):
+    """Braze pauses the budget for 30 s (429 with Reset); the task is stopped 1 s in (on_kill, SIGTERM).
+    The threads waiting for their slot stop waiting at once (they slept until the reset, keeping the
+    task alive 30 s), and batches that never left the process are not recorded as maybe sent."""
+    import pytest
+
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, ResumeLedger
+    from airflow_provider_braze.exceptions import BrazeError
+    from airflow_provider_braze.hooks.braze import BrazeHook
+    from airflow_provider_braze.testing.sandbox import Fault
+
+    braze_connection.inject(Fault(kind="rate_limit", seconds=30))
+    hook = BrazeHook(settings={"max_concurrency": 4, "retry_deadline": 120})
+    plan = _plan(400)  # 8 batches
+    store = PathResumeStore(str(tmp_path))
+    ledger = ResumeLedger(store, "k", plan.fingerprint, flush_interval=0)
+    ledger.open(plan.total_requests)
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(BrazeError):  # the 429 (not processed) or "stopped": either way the send ends
+        send_plan(hook, plan, logging.getLogger("braze.test"), concurrency=4, ledger=ledger, stop=stop)
+    took = time.monotonic() - started
+    plan.close()
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("braze-send") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("braze-send")]
+    assert took < 10  # not the 30 s pause
+    record = store.load("k")
+    assert record["in_flight"] == []
+    assert record["unknown"] == []
+    accepted = sum(end - start for start, end in record["accepted"])
+    processed = [r for r in braze_connection.requests if r.status == 201]
+    assert accepted == len(processed) < 8
+    assert set(braze_connection.delivery_counts().values()) <= {1}
+
+
+def test_the_connections_retry_unknown_outcome_does_not_resend_a_batch_of_a_batch_send(sandbox, monkeypatch, tmp_path):
+    """``retry_unknown_outcome`` in the connection is for direct hook calls: a batch send follows its own
+    ``on_unknown_outcome`` ("fail" by default), else a batch re-sent inside the hook would be recorded as
+    plainly accepted while Braze delivered it twice."""
+    import pytest
+
+    from airflow_provider_braze.engine.batch_sender import BrazeUnknownOutcomeBatchesError
+    from airflow_provider_braze.testing.sandbox import Fault
+    from tests.conftest import run_operator
+
+    for name, value in sandbox.airflow_env(extra={"timeout": 0.5, "retry_unknown_outcome": True}).items():
+        monkeypatch.setenv(name, value)
+    sandbox.inject(Fault(kind="slow", seconds=1.5))  # processed, answered after the read timeout
+    with pytest.raises(BrazeUnknownOutcomeBatchesError) as caught:
+        run_operator(_resumable([f"u{i}" for i in range(120)], tmp_path, max_concurrency=1), _context(1))
+    assert caught.value.outcome.unknown_outcome_batches == [1]
+    assert set(sandbox.delivery_counts().values()) == {1}
+    assert len(sandbox.delivery_counts()) == 120

@@ -230,6 +230,7 @@ def _send_one(
     resend_unknown: bool,
     ledger: ResumeLedger | None,
     stop: threading.Event,
+    written: set[int],
 ) -> BrazeResponse:
     if stop.is_set():
         raise _StoppedError()
@@ -238,6 +239,8 @@ def _send_one(
 
     def in_flight() -> None:  # once the rate limiter grants the slot, right before the request is written
         nonlocal started
+        if stop.is_set():  # stopped while waiting for the slot: nothing reserved, nothing sent
+            raise _StoppedError()
         started = True
         if ledger is not None:
             ledger.reserve(request.number)  # durably "in flight" before the request may leave the process
@@ -245,11 +248,25 @@ def _send_one(
             if ledger is not None:
                 ledger.release(request.number)
             raise _StoppedError()
+        written.add(request.number)  # from here the request may leave the process
 
-    # through the endpoint's method (hook.trigger_campaign(recipients=batch, ...)): it builds the body
+    # through the endpoint's method (hook.trigger_campaign(recipients=batch, ...)): it builds the body.
+    # The engine decides about unknown outcomes (on_unknown_outcome), never the connection's
+    # retry_unknown_outcome: a batch re-sent inside the hook would be recorded as plainly accepted.
     try:
-        return hook.send_batch(plan.endpoint, request.arguments, request.batch, cancel=stop, before_send=in_flight)
+        return hook.send_batch(
+            plan.endpoint,
+            request.arguments,
+            request.batch,
+            retry_unknown_outcome=False,
+            cancel=stop,
+            before_send=in_flight,
+        )
+    except _StoppedError:
+        raise
     except BrazeError as error:
+        if not started and stop.is_set():
+            raise _StoppedError() from error  # the wait for a slot was cancelled: not sent
         if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
             return hook.send_batch(
                 plan.endpoint, request.arguments, request.batch, retry_unknown_outcome=True, cancel=stop
@@ -258,6 +275,8 @@ def _send_one(
     except Exception as error:
         if started:
             raise  # the request may have been written: settled as "may have been sent"
+        if stop.is_set():
+            raise _StoppedError() from error
         # Building the request failed before anything was written: certainly not sent, a definite failure.
         raise BrazeValidationError(
             f"batch {request.number}",
@@ -316,6 +335,7 @@ def send_plan(
     resend_unknown = on_unknown_outcome == OnUnknownOutcome.RESEND
     stop = stop or threading.Event()
     pending: dict[Future[BrazeResponse], PlannedRequest] = {}
+    written: set[int] = set()  # batches whose request may have left the process (set by the sending threads)
     failure: tuple[PlannedRequest, BrazeError] | None = None
     side_error: BaseException | None = None  # not Braze's answer: the store, the outcome writer, a bug
     side_work_ok = True
@@ -410,7 +430,7 @@ def send_plan(
                 progress.tick()
             if stop.is_set():
                 break
-            pending[pool.submit(_send_one, hook, plan, request, resend_unknown, ledger, stop)] = request
+            pending[pool.submit(_send_one, hook, plan, request, resend_unknown, ledger, stop, written)] = request
         else:
             every_batch_dispatched = True
         while pending:
@@ -419,7 +439,7 @@ def send_plan(
             progress.tick()
     except BaseException:  # a timeout, SIGTERM, a failing source: record what was in flight, then re-raise
         stop.set()
-        _settle_interrupted(pending, settle, log, plan.endpoint.path, outcome)
+        _settle_interrupted(pending, settle, log, plan.endpoint.path, outcome, written)
         pool.shutdown(wait=False, cancel_futures=True)
         if ledger:
             try:
@@ -491,8 +511,13 @@ def _settle_interrupted(
     log: Any,
     endpoint: str,
     outcome: SendOutcome,
+    written: set[int],
 ) -> None:
-    """After an interruption: record the answers that arrive within the grace; the rest stay in flight."""
+    """After an interruption: record the answers that arrive within the grace; the rest stay in flight.
+
+    Only batches whose request may have left the process are reported as "may have been sent"; one
+    still waiting for its rate-limit slot was not sent (and its record does not list it).
+    """
     deadline = time.monotonic() + INTERRUPT_GRACE_SECONDS
     try:
         while pending and time.monotonic() < deadline:
@@ -500,7 +525,7 @@ def _settle_interrupted(
             settle(done)
     except BaseException:  # a second signal: what is unsettled stays "in flight" in the record
         pass
-    started = [request for future, request in pending.items() if future.running() or future.done()]
+    started = [request for request in pending.values() if request.number in written]
     for request in started:
         outcome.unknown_outcome_batches.append(request.number)
         outcome.unknown_outcome_recipients += request.recipients

@@ -372,6 +372,8 @@ class ResumeLedger:
         """
         with self._lock:
             self._raise_if_stopped()
+            if self._closing:  # a straggler of an interrupted send: the final write has been made
+                raise BrazeResumeStoreError(f"The resume record '{self.key}' is closed: batch {number} is not sent.")
             self.in_flight.add(number)
             self._version += 1
             wanted = self._version
@@ -381,7 +383,16 @@ class ResumeLedger:
             self._lock.notify_all()
             while self._written < wanted:
                 self._raise_if_stopped()
+                if self._closing and not self._writer_alive():
+                    # closed while waiting: the final write lists this batch as in flight (it may be
+                    # taken for sent), but the request is not sent
+                    raise BrazeResumeStoreError(
+                        f"The resume record '{self.key}' is closed: batch {number} is not sent."
+                    )
                 self._lock.wait(0.5)
+
+    def _writer_alive(self) -> bool:
+        return self._writer is not None and self._writer.is_alive()
 
     def release(self, number: int) -> None:
         """Batch ``number`` was reserved but its request was never started (certainly not sent)."""

@@ -25,7 +25,12 @@ from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.transport.concurrency import LatencyMeter
 from airflow_provider_braze.client.transport.connection_params import BrazeConnectionParams, params_from_connection
 from airflow_provider_braze.client.transport.rate_limit_headers import RateLimitInfo
-from airflow_provider_braze.client.transport.rate_limiter import RateLimiter, RateLimitWaitTooLongError, Ticket
+from airflow_provider_braze.client.transport.rate_limiter import (
+    RateLimiter,
+    RateLimitWaitCancelledError,
+    RateLimitWaitTooLongError,
+    Ticket,
+)
 from airflow_provider_braze.client.transport.responses import (
     BrazeResponse,
     failed_answer,
@@ -47,6 +52,7 @@ from airflow_provider_braze.exceptions import (
     BrazeError,
     BrazePermissionError,
     BrazeRateLimitError,
+    BrazeTransportError,
     BrazeValidationError,
 )
 
@@ -133,6 +139,35 @@ class Dispatch:
     sent: float
     received: float
     attempts: int
+
+
+def answer_text(response: requests.Response, method: str, endpoint: str, log: Any) -> str:
+    """Read an answer's body as text, then release the connection.
+
+    A body whose bytes cannot be decoded (e.g. labelled ``Content-Encoding: gzip`` but not gzip) is
+    read as a short text that is not JSON, with a warning: Braze has answered, so its status decides
+    as for any body that is not JSON (a 2xx to a POST is accepted, a GET's is an error), rather than
+    an exception that would hide that the request was processed. Errors while reading the body (a
+    timeout, a dropped connection) propagate: their outcome is unknown.
+
+    :param response: a response requested with ``stream=True``.
+    :param method: the request's method (for the warning).
+    :param endpoint: the request's endpoint (for the warning).
+    :param log: where the warning goes.
+    """
+    try:
+        return response.text
+    except requests.exceptions.ContentDecodingError as exc:
+        log.warning(
+            "Braze %s %s: HTTP %s whose body could not be decoded (%s); read as a body that is not JSON",
+            method,
+            endpoint,
+            response.status_code,
+            type(exc).__name__,
+        )
+        return f"<the answer's body could not be decoded: {type(exc).__name__}>"
+    finally:
+        response.close()
 
 
 def read_answer(
@@ -418,9 +453,13 @@ class BrazeHook(HttpHook):
             nonlocal attempts, before_send
             attempts += 1
             try:
-                ticket = limiter.acquire(budget, deadline=policy.deadline)
+                ticket = limiter.acquire(budget, deadline=policy.deadline, cancel=cancel)
             except RateLimitWaitTooLongError as wait:
                 raise paused_too_long(method, endpoint, wait, attempts) from None
+            except RateLimitWaitCancelledError as stopped:
+                raise BrazeTransportError(
+                    f"Braze {method} {endpoint}: not sent, the task is stopping ({stopped})"
+                ) from None
             occupied_since = time.monotonic()  # a slot is taken from here: the record's write-ahead counts too
             if before_send is not None:
                 before_send()
@@ -429,8 +468,14 @@ class BrazeHook(HttpHook):
             sent_wall = time.time()
             try:
                 response = session.request(
-                    method, url, json=json, params=params, timeout=(settings.connect_timeout, settings.timeout)
+                    method,
+                    url,
+                    json=json,
+                    params=params,
+                    timeout=(settings.connect_timeout, settings.timeout),
+                    stream=True,  # the body is read by answer_text: an undecodable one keeps its status
                 )
+                text = answer_text(response, method, endpoint, self.log)
             except requests.RequestException as exc:
                 return failed_transport(
                     classify_requests_exception(exc), exc, method, endpoint, attempts, self.params.base_url
@@ -445,7 +490,7 @@ class BrazeHook(HttpHook):
                 endpoint=endpoint,
                 status=response.status_code,
                 headers=response.headers,
-                text=response.text,
+                text=text,
                 params=self.params,
             )
             if isinstance(result, BrazeResponse):

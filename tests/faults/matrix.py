@@ -64,6 +64,7 @@ FAULTS: dict[str, tuple[str, str]] = {
     "http_520": ("520", "sandbox"),
     "http_524": ("524", "sandbox"),
     "non_json_2xx": ("2xx whose body is not JSON (a proxy page)", "sandbox"),
+    "undecodable_2xx": ("2xx whose body cannot be decoded (`Content-Encoding: gzip`, not gzip)", "sandbox"),
     "tls_cut": ("TLS error while reading the answer", "sandbox"),
     "dropped": ("connection dropped without an answer", "sandbox"),
     "sigkill": ("worker killed (SIGKILL)", "worker"),
@@ -149,6 +150,8 @@ def sandbox_fault(cell: Cell) -> Fault | None:
         return Fault(status=int(fault.removeprefix("http_")), **scope)
     if fault == "non_json_2xx":
         return Fault(kind="non_json", **scope)
+    if fault == "undecodable_2xx":
+        return Fault(kind="bad_encoding", **scope)
     if fault == "tls_cut":
         return Fault(kind="tls_cut", **scope)
     if fault == "dropped":

@@ -32,13 +32,18 @@ OUTCOME_TEXT = {
 
 #: (Braze's answer or its absence, what it means, what the provider does)
 CLASSIFICATION_ROWS = (
-    ("any 2xx (200, 201, 202 `queued`), JSON or not", "accepted", "recorded as accepted; a non-JSON body is logged"),
+    (
+        "any 2xx (200, 201, 202 `queued`), JSON or not, its body readable or not",
+        "accepted",
+        "recorded as accepted; a body that is not JSON, or cannot be decoded, is logged",
+    ),
     ("429", "not processed", "waits (until `X-RateLimit-Reset` when given, else backoff) and retries"),
     ("502, 503", "not processed (the gateway did not reach Braze)", "retried with backoff"),
     ("connection refused, connect timeout, DNS failure", "not sent", "retried with backoff"),
     ("500, 501, 504, 507, 520, 524 and every other 5xx", "maybe sent", 'not retried; named "may have been sent"'),
     (
-        "read timeout, dropped connection, TLS error after the request was written",
+        "read timeout, dropped connection, TLS error after the request was written, any other error "
+        "but those raised while the request was prepared (an invalid URL or header)",
         "maybe sent",
         'not retried; named "may have been sent"',
     ),
@@ -85,6 +90,12 @@ def render(verdicts: list[dict[str, Any]]) -> str:
         "The promise: **every recipient reaches Braze at most once**, across faults and Airflow retries,",
         'and a recipient that may not have been reached is in a batch the provider names as "may have',
         "been sent\" (the task's result `unknown_outcome_batches`, the resume record, the outcome table).",
+        "",
+        "One bound applies: two tries of one task running at once (a zombie try still sending while its",
+        "retry started). The older try stops before its next request once it sees the newer try's claim,",
+        "and checks at least every 25th record write and every second, so it may send a few more batches",
+        "in that second; `ResumeLedger(owner_check_every=1)` makes the check strict (see",
+        "[data-driven sends](data-driven-sends.md#never-lost-never-twice), \"One owner per record\").",
         "",
         "## How Braze's answers are classified",
         "",

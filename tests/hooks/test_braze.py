@@ -373,6 +373,24 @@ def test_a_2xx_whose_body_is_not_json_is_an_acceptance_not_a_failure(hook, sandb
     assert "counted as accepted" in logs()
 
 
+def test_a_2xx_whose_body_cannot_be_decoded_is_an_acceptance_not_a_definite_failure(hook, sandbox, logs):
+    """Labelled gzip, not gzip: requests raises ContentDecodingError after Braze answered 201. Read as
+    "not sent", the batch would be sent again by the next try; it is Braze's answer, so it is accepted."""
+    sandbox.inject(Fault(kind="bad_encoding"))
+    response = hook.trigger_campaign(campaign_id="camp", recipients=[{"external_user_id": "u1"}])
+    assert response.status == 201
+    assert response.unparsed_body
+    assert sandbox.delivery_counts() == {"external_user_id:u1": 1}
+    assert len(sandbox.requests) == 1
+    assert "could not be decoded" in logs()
+
+
+def test_a_2xx_whose_body_cannot_be_decoded_is_an_error_for_a_get_not_an_empty_answer(hook, sandbox):
+    sandbox.inject(*[Fault(kind="bad_encoding", status=200) for _ in range(3)])
+    with pytest.raises(BrazeInvalidResponseError, match="not Braze JSON"):
+        hook.get_scheduled_broadcasts(end_time=_in(1))
+
+
 def test_a_2xx_whose_body_is_not_json_is_an_error_for_a_get(hook, sandbox):
     sandbox.inject(Fault(kind="html", status=200), Fault(kind="html", status=200), Fault(kind="html", status=200))
     with pytest.raises(BrazeInvalidResponseError, match="not Braze JSON"):

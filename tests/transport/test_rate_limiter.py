@@ -213,3 +213,33 @@ def test_a_reset_window_is_foreseen_with_its_limit_until_braze_reports_it():
     before = clock.wall()
     limiter.acquire("shared")  # the sixth waits for the foreseen reset
     assert clock.wall() >= first_reset + 2.0 > before
+
+
+def test_a_cancelled_wait_for_a_slot_ends_at_once_and_grants_nothing():
+    import threading
+
+    from airflow_provider_braze.client.transport.rate_limiter import RateLimitWaitCancelledError
+
+    limiter, clock = limiter_with({"b": 10.0})
+    limiter.observe("b", RateLimitInfo(limit=10, remaining=0, reset_at=clock.wall() + 30), rate_limited=True)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(RateLimitWaitCancelledError, match="cancelled; not sent"):
+        limiter.acquire("b", deadline=clock() + 120, cancel=cancel)
+    assert clock.slept == []  # no sleep until the reset
+
+
+def test_a_wait_for_a_slot_cancelled_while_it_sleeps_ends_when_cancelled():
+    import threading
+    import time
+
+    from airflow_provider_braze.client.transport.rate_limiter import RateLimitWaitCancelledError
+
+    limiter, clock = limiter_with({"b": 10.0})
+    limiter.observe("b", RateLimitInfo(limit=10, remaining=0, reset_at=clock.wall() + 30), rate_limited=True)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(RateLimitWaitCancelledError):
+        limiter.acquire("b", deadline=clock() + 120, cancel=cancel)
+    assert time.monotonic() - started < 5  # not the 30 s until the reset

@@ -161,3 +161,28 @@ def test_tls_errors_are_maybe_sent_unless_the_handshake_refused_the_certificate(
     refused = requests.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     assert classify_requests_exception(cut) is Outcome.UNKNOWN
     assert classify_requests_exception(refused) is Outcome.FATAL
+
+
+def test_request_errors_err_toward_maybe_sent_unless_raised_before_the_request_was_written():
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    from airflow_provider_braze.client.transport.retry_policy import classify_requests_exception
+
+    e = requests.exceptions
+    after_writes = (e.ContentDecodingError("bad gzip"), e.TooManyRedirects(), e.ChunkedEncodingError(), e.RetryError())
+    for after_write in after_writes:
+        assert classify_requests_exception(after_write) is Outcome.UNKNOWN, after_write
+    for before_write in (e.InvalidURL(), e.MissingSchema(), e.InvalidHeader(), e.InvalidJSONError()):
+        assert classify_requests_exception(before_write) is Outcome.FATAL, before_write
+    refused = e.ConnectionError(NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+    assert classify_requests_exception(refused) is Outcome.NOT_SENT
+
+
+def test_aiohttp_errors_err_toward_maybe_sent_unless_the_url_is_invalid():
+    import aiohttp
+
+    from airflow_provider_braze.client.transport.retry_policy import classify_aiohttp_exception
+
+    assert classify_aiohttp_exception(aiohttp.ContentTypeError(None, ())) is Outcome.UNKNOWN  # type: ignore[arg-type]
+    assert classify_aiohttp_exception(aiohttp.InvalidURL("x")) is Outcome.FATAL

@@ -43,6 +43,17 @@ RESET_MARGIN_SECONDS = 0.02
 BOUNDARY_SECONDS = 0.1
 
 
+class RateLimitWaitCancelledError(Exception):
+    """The wait for a slot was cancelled (the task is stopping): the request was not sent.
+
+    :param budget: the rate-limit budget.
+    """
+
+    def __init__(self, budget: str) -> None:
+        super().__init__(f"the wait for a slot of the '{budget}' rate-limit budget was cancelled; not sent")
+        self.budget = budget
+
+
 class RateLimitWaitTooLongError(Exception):
     """The budget is paused for longer than the request may wait.
 
@@ -213,7 +224,7 @@ class RateLimiter:
             free, _ = self._free_in_window(budget, self._braze_now())
         return None if free is None else max(0, free)
 
-    def acquire(self, budget: str, *, deadline: float | None = None) -> Ticket:
+    def acquire(self, budget: str, *, deadline: float | None = None, cancel: threading.Event | None = None) -> Ticket:
         """Wait for this request's slot in ``budget``.
 
         The slot is checked again when its time comes: an answer that arrived meanwhile may have
@@ -221,11 +232,15 @@ class RateLimiter:
         of being sent into a certain 429. The dispatch number is given when the slot is granted.
 
         :param deadline: the latest monotonic time the request may be sent.
+        :param cancel: once set, the wait ends (a stopping task does not sleep until a window resets).
         :raises RateLimitWaitTooLongError: when the budget stays paused past ``deadline`` (nothing is reserved).
+        :raises RateLimitWaitCancelledError: when ``cancel`` is set before the slot is granted.
         """
         waited = 0.0
         reserved: float | None = None  # the pacing slot this request holds while it sleeps
         while True:
+            if cancel is not None and cancel.is_set():
+                raise RateLimitWaitCancelledError(budget)
             with self._lock:
                 interval = self._interval(budget)
                 now = self._clock()
@@ -252,7 +267,10 @@ class RateLimiter:
                     if waited > 0:
                         self.stats.paced_seconds += waited
                     return Ticket(budget, number, waited)
-            self._sleep(wait)
+            if cancel is None:
+                self._sleep(wait)
+            else:
+                cancel.wait(wait)
             waited += wait
 
     def observe(

@@ -323,9 +323,11 @@ def classify_requests_exception(exc: BaseException) -> Outcome:
         if isinstance(reason, (NewConnectionError, ConnectTimeoutError)):
             return Outcome.NOT_SENT
         return Outcome.UNKNOWN  # dropped after the request may have been written
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return Outcome.UNKNOWN
-    return Outcome.FATAL
+    e = requests.exceptions
+    before_write = (e.InvalidURL, e.MissingSchema, e.InvalidSchema, e.InvalidHeader, e.InvalidJSONError, e.URLRequired)
+    if isinstance(exc, before_write) and not isinstance(exc, e.JSONDecodeError):
+        return Outcome.FATAL  # refused while the request was prepared: nothing was written
+    return Outcome.UNKNOWN  # anything else (an answer that could not be read or decoded...) may follow a write
 
 
 def classify_aiohttp_exception(exc: BaseException) -> Outcome:
@@ -345,6 +347,6 @@ def classify_aiohttp_exception(exc: BaseException) -> Outcome:
         return Outcome.NOT_SENT
     if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
         return Outcome.UNKNOWN
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return Outcome.UNKNOWN
-    return Outcome.FATAL
+    if isinstance(exc, aiohttp.InvalidURL):
+        return Outcome.FATAL  # refused while preparing the request: nothing was written
+    return Outcome.UNKNOWN  # anything else (a payload error, a bad answer...) may follow a write

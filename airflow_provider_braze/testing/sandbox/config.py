@@ -20,6 +20,7 @@ FAULT_KINDS: dict[str, bool | None] = {
     "rate_limit": False,  # 429, with ``X-RateLimit-Reset`` ``seconds`` ahead unless ``reset`` is False
     "drop": True,  # processed, then the connection is reset without an answer
     "non_json": True,  # processed, then a 2xx whose body is a proxy's HTML page, not JSON
+    "bad_encoding": True,  # processed, then a 2xx labelled ``Content-Encoding: gzip`` whose body is not gzip
     "tls_cut": True,  # processed, then the answer is cut by bytes the client's TLS layer cannot decrypt
     "refuse": True,  # this request is answered; then the port refuses connections until reopened
     "connect_timeout": True,  # this request is answered; then connections to the port time out
@@ -53,7 +54,8 @@ class Fault:
     injection) whose JSON body (or query) holds every item of ``match``.
 
     :param kind: see :data:`FAULT_KINDS`: ``status``, ``html``, ``slow``, ``stall``, ``rate_limit``,
-        ``drop``, ``non_json``, ``tls_cut`` (a sandbox port with TLS only), ``refuse``, ``connect_timeout``.
+        ``drop``, ``non_json``, ``bad_encoding``, ``tls_cut`` (a sandbox port with TLS only), ``refuse``,
+        ``connect_timeout``.
     :param status: the HTTP status of ``status``, ``html`` and ``non_json`` faults.
     :param seconds: the delay of ``slow`` and ``stall`` faults; how far ahead a ``rate_limit`` resets.
     :param after_processing: the request is processed (messages "sent") before the fault strikes.

@@ -669,6 +669,11 @@ class BrazeSandbox:
             return _Reply(fault.status, GATEWAY_HTML, rate_headers, html=True)
         if fault.kind == "non_json":
             return _Reply(fault.status if 200 <= fault.status < 300 else 200, PROXY_HTML, rate_headers, html=True)
+        if fault.kind == "bad_encoding":  # e.g. a proxy that compresses, or labels, the answer wrongly
+            status = fault.status if 200 <= fault.status < 300 else 201
+            reply = _Reply(status, answer or {"dispatch_id": "undecodable", "message": "success"}, rate_headers)
+            reply.headers["Content-Encoding"] = "gzip"
+            return reply
         if fault.kind in ("slow", "drop", "tls_cut", "stall"):
             reply = _Reply(201, answer or {"dispatch_id": "late", "message": "success"}, rate_headers)
             if fault.kind == "slow":
