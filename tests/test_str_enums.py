@@ -8,6 +8,7 @@ is refused, naming the argument and the allowed values, before any request.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import time
 
@@ -17,9 +18,11 @@ from airflow_provider_braze.client.broadcast_matching import BroadcastCondition
 from airflow_provider_braze.client.cdi_runs import CdiRunStatus, unknown_status_message
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.client.str_enum import StrEnum
+from airflow_provider_braze.engine import batch_sender, resume_ledger, send_options
 from airflow_provider_braze.engine.batch_sender import OnUnknownOutcome
 from airflow_provider_braze.engine.outcome_writer import OutcomeStatus, OutcomeWriter
 from airflow_provider_braze.engine.resume_ledger import BatchState, PathResumeStore, ResumeLedger
+from airflow_provider_braze.engine.send_options import OnEmpty, OnInvalid
 from airflow_provider_braze.engine.send_plan import OnDuplicate
 from airflow_provider_braze.engine.unknown_outcome_reconciliation import ReconciliationVerdict, describe
 from airflow_provider_braze.exceptions import BrazeValidationError
@@ -28,6 +31,8 @@ from airflow_provider_braze.operators import (
     BrazeDeleteScheduleOperator,
     BrazeTriggerCampaignOperator,
 )
+from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
+from airflow_provider_braze.operators.cdi_sync import IfRunning, OnPartial, SyncStart
 from airflow_provider_braze.operators.schedule_changes import ScheduleKind
 from airflow_provider_braze.sensors import BrazeScheduledBroadcastSensor
 from airflow_provider_braze.triggers.scheduled_broadcast import BrazeScheduledBroadcastTrigger
@@ -38,8 +43,14 @@ ALL = (
     OutcomeStatus,
     BatchState,
     OnDuplicate,
+    OnInvalid,
+    OnEmpty,
     OnUnknownOutcome,
+    send_options.OnUnknownOutcome,
     CdiRunStatus,
+    OnPartial,
+    IfRunning,
+    SyncStart,
     ReconciliationVerdict,
     ScheduleKind,
     BroadcastCondition,
@@ -218,3 +229,29 @@ def test_a_trigger_event_carries_the_plain_status_string(braze_sandbox, monkeypa
     assert event.payload["status"] == WaitStatus.ERROR
     sensor = BrazeScheduledBroadcastSensor(task_id="s", tag="t")
     assert sensor.execute_complete({}, {"status": "success", "broadcast": {"id": "x"}}) == {"id": "x"}
+
+
+@pytest.mark.parametrize(
+    ("argument", "enum_class", "default"),
+    [
+        ("on_invalid", OnInvalid, OnInvalid.FAIL),
+        ("on_duplicate", OnDuplicate, OnDuplicate.FAIL),
+        ("on_empty", OnEmpty, OnEmpty.WARN),
+        ("on_unknown_outcome", send_options.OnUnknownOutcome, send_options.OnUnknownOutcome.FAIL),
+    ],
+)
+def test_a_send_option_is_typed_as_its_enum_or_a_string_with_the_member_as_default(argument, enum_class, default):
+    """The signature says which values exist (an IDE completes them); a plain string is still accepted."""
+    parameter = inspect.signature(BrazeBatchSendOperator.__init__).parameters[argument]
+    assert parameter.default is default
+    assert parameter.annotation == f"{enum_class.__name__} | str"
+    op = BrazeTriggerCampaignOperator(task_id="t", campaign_id="c", recipients=["a"])
+    assert getattr(op, argument) is default
+
+
+def test_the_parse_time_option_values_agree_with_the_sender_and_the_resume_record():
+    """The operators take their defaults from engine/send_options.py (cheap to import at parse time);
+    the sender and the resume record must mean the same values."""
+    assert send_options.OnUnknownOutcome.values() == batch_sender.OnUnknownOutcome.values()
+    assert send_options.DEFAULT_RETENTION_DAYS == resume_ledger.DEFAULT_RETENTION_DAYS
+    assert OnDuplicate is send_options.OnDuplicate

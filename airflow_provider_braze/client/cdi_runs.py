@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -75,17 +74,6 @@ def parse_time(value: Any) -> datetime | None:
         return parse_iso_time(value, naive="utc")
     except IsoTimeError:
         return None
-
-
-def parse_http_date(value: str | None) -> datetime | None:
-    """An HTTP ``Date`` header as an aware datetime, or None."""
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def status_of(run: Mapping[str, Any]) -> str:

@@ -18,9 +18,9 @@ from typing import Any
 from airflow_provider_braze.client import payload_rules as rules
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.endpoints import Endpoint
-from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.engine.recipient_rows import recipient_from_dict, row_to_recipient
 from airflow_provider_braze.engine.recipient_spool import DuplicateFinder, RecipientSpool
+from airflow_provider_braze.engine.send_options import OnDuplicate, OnEmpty, OnInvalid
 
 log = logging.getLogger(__name__)
 
@@ -30,30 +30,6 @@ _RECIPIENT_DATA = ("trigger_properties", "context", "canvas_entry_properties", "
 MAX_ERRORS_QUOTED = 10
 
 
-class OnInvalid(StrEnum):
-    """``on_invalid``: what an invalid source row does."""
-
-    FAIL = "fail"
-    SKIP = "skip"
-
-
-class OnDuplicate(StrEnum):
-    """``on_duplicate``: what a user listed more than once in the source does."""
-
-    FAIL = "fail"
-    FIRST = "first"
-
-
-class OnEmpty(StrEnum):
-    """``on_empty``: what a source without any valid recipient does."""
-
-    WARN = "warn"
-    FAIL = "fail"
-
-
-ON_INVALID = OnInvalid.values()
-ON_DUPLICATE = OnDuplicate.values()
-ON_EMPTY = OnEmpty.values()
 #: Duplicate rows listed in a result (the count is always complete).
 MAX_DUPLICATES_LISTED = 100
 #: Bytes of a request body besides the shared fields and the recipients (the list's key and brackets,

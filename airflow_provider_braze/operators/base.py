@@ -18,13 +18,6 @@ from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_braze.client.instances import dashboard_link
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
-from airflow_provider_braze.engine.batch_sender import (
-    BrazeSendInterruptedError,
-    BrazeUnknownOutcomeBatchesError,
-    SendOutcome,
-    send_plan,
-)
-from airflow_provider_braze.engine.send_plan import SendPlan, redact
 from airflow_provider_braze.exceptions import BrazeValidationError
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY
 from airflow_provider_braze.operators.rendered_fields import parse_flag
@@ -32,6 +25,8 @@ from airflow_provider_braze.operators.rendered_fields import parse_flag
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.send_plan import SendPlan
     from airflow_provider_braze.hooks.braze import BrazeHook
 
 _T = TypeVar("_T")
@@ -75,6 +70,13 @@ def execute_plan(
     :param send_options: keyword arguments of
         :func:`~airflow_provider_braze.engine.batch_sender.send_plan` (asked for once the plan is final).
     """
+    # The sender is a task-time import: a DAG file that only builds operators never loads it.
+    from airflow_provider_braze.engine.batch_sender import (
+        BrazeSendInterruptedError,
+        BrazeUnknownOutcomeBatchesError,
+        send_plan,
+    )
+
     try:
         if validated(lambda: parse_flag(dry_run, "dry_run")):
             return log_dry_run(plan)
@@ -116,6 +118,8 @@ def push_failed_result(context: Context, result: dict[str, Any], log: Any) -> No
 
 def log_dry_run(plan: SendPlan, log: Any) -> dict[str, Any]:
     """Log the planned payloads, redacted, and return what would have been sent."""
+    from airflow_provider_braze.engine.send_plan import redact
+
     summary = plan.summary()
     log.info(
         "Dry run: would send %d request(s) to %s with %d recipient(s); nothing is sent",

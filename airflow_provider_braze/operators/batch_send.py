@@ -13,37 +13,27 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_braze.client import payload_validation as pv
-from airflow_provider_braze.engine.batch_sender import (
-    BrazeSendInterruptedError,
-    BrazeUnknownOutcomeBatchesError,
-    OnUnknownOutcome,
-    SendOutcome,
-)
-from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
-from airflow_provider_braze.engine.recipient_sources import iter_sql_rows
-from airflow_provider_braze.engine.resume_ledger import (
+from airflow_provider_braze.engine.send_options import (
     DEFAULT_RETENTION_DAYS,
-    PathResumeStore,
-    ResumeLedger,
-    VariableResumeStore,
-    resume_key,
+    OnDuplicate,
+    OnEmpty,
+    OnInvalid,
+    OnUnknownOutcome,
 )
-from airflow_provider_braze.engine.send_plan import (
-    PlannedRequest,
-    RecipientSource,
-    SendPlan,
-    SpoolOptions,
-    list_source,
-    rows_source,
-)
-from airflow_provider_braze.engine.unknown_outcome_reconciliation import describe, reconcile_unknown_batches
 from airflow_provider_braze.operators.base import execute_plan, log_dry_run, plan_or_fail
 from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
+    from airflow_provider_braze.engine.resume_ledger import ResumeLedger
+    from airflow_provider_braze.engine.send_plan import PlannedRequest, RecipientSource, SendPlan, SpoolOptions
     from airflow_provider_braze.hooks.braze import BrazeHook
+
+# The engine's spool, sender, resume record and outcome writer are imported in the methods that run
+# when a task runs: a DAG file that only builds operators never loads them.
 
 #: Template fields every batch-send operator adds.
 SOURCE_TEMPLATE_FIELDS = (
@@ -131,13 +121,13 @@ class BrazeBatchSendOperator(BaseOperator):
         sql: str | None = None,
         sql_conn_id: str | None = None,
         sql_parameters: Mapping[str, Any] | Sequence[Any] | None = None,
-        on_invalid: str = "fail",
-        on_duplicate: str = "fail",
-        on_empty: str = "warn",
+        on_invalid: OnInvalid | str = OnInvalid.FAIL,
+        on_duplicate: OnDuplicate | str = OnDuplicate.FAIL,
+        on_empty: OnEmpty | str = OnEmpty.WARN,
         max_recipients: int | None = None,
         shard_count: int = 1,
         shard_index: int = 0,
-        on_unknown_outcome: str = "fail",
+        on_unknown_outcome: OnUnknownOutcome | str = OnUnknownOutcome.FAIL,
         max_concurrency: int | None = None,
         resume_store: str | None = "variable",
         outcome_table: str | None = None,
@@ -208,6 +198,9 @@ class BrazeBatchSendOperator(BaseOperator):
             raise pv.PayloadRuleError("sql", f"give recipients as {list_field} or as sql, not both")
         if not self.sql_conn_id:
             raise pv.PayloadRuleError("sql_conn_id", "is required with sql")
+        from airflow_provider_braze.engine.recipient_sources import iter_sql_rows
+        from airflow_provider_braze.engine.send_plan import rows_source
+
         return rows_source(iter_sql_rows(self.sql_conn_id, self.sql, self.sql_parameters))
 
     def listed_source(self, value: Any, field: str) -> RecipientSource | None:
@@ -215,10 +208,16 @@ class BrazeBatchSendOperator(BaseOperator):
         if isinstance(value, str):
             value = parse_rendered(value, field, kinds=(list,))
         sql = self.sql_source(value is not None, field)
-        return sql if sql is not None else list_source(value, field)
+        if sql is not None:
+            return sql
+        from airflow_provider_braze.engine.send_plan import list_source
+
+        return list_source(value, field)
 
     def spool_options(self) -> SpoolOptions:
         """The validated spooling options."""
+        from airflow_provider_braze.engine.send_plan import SpoolOptions
+
         return SpoolOptions(
             on_invalid=self.on_invalid,
             max_recipients=_int(self.max_recipients, "max_recipients"),
@@ -267,6 +266,8 @@ class BrazeBatchSendOperator(BaseOperator):
             raise pv.PayloadRuleError("outcome_conn_id", "is required with outcome_table (or give sql_conn_id)")
         from airflow.providers.common.compat.sdk import BaseHook
 
+        from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
+
         ti = context.get("ti") if hasattr(context, "get") else None
         writer = OutcomeWriter(
             BaseHook.get_connection(conn_id).get_hook(),
@@ -300,6 +301,8 @@ class BrazeBatchSendOperator(BaseOperator):
         if not outcome.unknown_outcome_batches or self._reconcile is None or stopping:
             return None
         plan, since = self._reconcile
+        from airflow_provider_braze.engine.unknown_outcome_reconciliation import reconcile_unknown_batches
+
         try:
             summary = reconcile_unknown_batches(self.hook, plan, outcome.unknown_outcome_batches, since=since)
         except Exception as error:  # an aid: it must never hide the send's own outcome
@@ -321,6 +324,12 @@ class BrazeBatchSendOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         """Validate the whole source, send every batch (or, in a dry run, only log them), then write the
         last buffered outcome rows (also when the send failed)."""
+        from airflow_provider_braze.engine.batch_sender import (
+            BrazeSendInterruptedError,
+            BrazeUnknownOutcomeBatchesError,
+        )
+        from airflow_provider_braze.engine.unknown_outcome_reconciliation import describe
+
         self._reconciliation = None
         try:
             plan = self.plan_or_fail()
@@ -357,6 +366,13 @@ class BrazeBatchSendOperator(BaseOperator):
         run_id = context.get("run_id") if hasattr(context, "get") else None
         if not self.resume_store or ti is None or not run_id or plan.total_requests < 1:
             return None
+        from airflow_provider_braze.engine.resume_ledger import (
+            PathResumeStore,
+            ResumeLedger,
+            VariableResumeStore,
+            resume_key,
+        )
+
         store = VariableResumeStore() if self.resume_store == "variable" else PathResumeStore(str(self.resume_store))
         key = resume_key(ti.dag_id, ti.task_id, str(run_id), _map_index(ti))
         ledger = ResumeLedger(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +19,12 @@ from airflow_provider_braze.client.cdi_runs import (
     newest_run,
     next_cursor,
     pages_suffice,
-    parse_http_date,
     status_of,
     unknown_status_message,
 )
 from airflow_provider_braze.client.instances import dashboard_link
 from airflow_provider_braze.client.str_enum import StrEnum
+from airflow_provider_braze.client.transport.rate_limit_headers import parse_http_date
 from airflow_provider_braze.exceptions import BrazeCDIJobInProgressError, BrazeCDISyncError
 from airflow_provider_braze.links import DASHBOARD_URL_XCOM_KEY, BrazeCDIIntegrationLink
 from airflow_provider_braze.triggers.wait_status import WaitStatus
@@ -49,6 +49,13 @@ class IfRunning(StrEnum):
     WAIT_THEN_TRIGGER = "wait_then_trigger"
     FAIL = "fail"
     ATTACH = "attach"
+
+
+class SyncStart(StrEnum):
+    """The result's ``status`` with ``wait_for_completion=False``: how the run waited for began."""
+
+    TRIGGERED = "triggered"
+    ATTACHED = "attached"
 
 
 ON_PARTIAL = OnPartial.values()
@@ -229,7 +236,8 @@ class BrazeCDISyncOperator(BaseOperator):
                 self._wait_until_idle(integration_id, patience)
                 continue
             round_trip = time.monotonic() - sent_at
-            triggered = parse_http_date(response.date)
+            date = parse_http_date(response.date)
+            triggered = None if date is None else datetime.fromtimestamp(date, timezone.utc)
             self.log.info(
                 "Braze started a sync of integration %s (HTTP %d at %s, %.3f s round trip); newest earlier run "
                 "started %s",
@@ -314,7 +322,7 @@ class BrazeCDISyncOperator(BaseOperator):
             # Attaching triggers nothing: say so, rather than "triggered".
             return {
                 "integration_id": integration_id,
-                "status": "attached" if attached else "triggered",
+                "status": (SyncStart.ATTACHED if attached else SyncStart.TRIGGERED).value,  # XCom: the plain string
                 "triggered": not attached,
                 **keys,
             }

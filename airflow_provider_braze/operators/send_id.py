@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_validation as pv
-from airflow_provider_braze.engine.batch_sender import SendOutcome
-from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.base import BrazeBaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.send_plan import SendPlan
 
 
 class BrazeCreateSendIdOperator(BrazeBaseOperator):
@@ -54,6 +56,7 @@ class BrazeCreateSendIdOperator(BrazeBaseOperator):
         pv.check_required_id(self.campaign_id, "campaign_id")
         send_id = self.send_id or None
         pv.check_send_id(send_id)
+        from airflow_provider_braze.engine.send_plan import SendPlan  # task time: DAG files parse fast
         from airflow_provider_braze.hooks.braze import BrazeHook
 
         body = BrazeHook.create_send_id_body(campaign_id=self.campaign_id, send_id=send_id)

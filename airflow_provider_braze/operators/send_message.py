@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
-from airflow_provider_braze.engine.send_plan import RecipientSource, SendPlan, plan_message, users_source
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
 from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 
 if TYPE_CHECKING:
+    from airflow_provider_braze.engine.send_plan import RecipientSource, SendPlan
     from airflow_provider_braze.operators.schedule import BrazeScheduleMessageOperator
 
 _JSON = "json"
@@ -115,6 +115,8 @@ class BrazeSendMessageOperator(BrazeBatchSendOperator):
         """Validate and batch."""
         kwargs = message_plan_kwargs(self)
         frequency = parse_flag(self.override_frequency_capping, "override_frequency_capping")
+        from airflow_provider_braze.engine.send_plan import plan_message  # task time: DAG files parse fast
+
         return plan_message(
             endpoint=ep.SEND_MESSAGE, frequency_flag="override_frequency_capping", frequency_value=frequency, **kwargs
         )
@@ -135,6 +137,8 @@ def message_plan_kwargs(op: BrazeSendMessageOperator | BrazeScheduleMessageOpera
     if isinstance(aliases, str):
         aliases = parse_rendered(aliases, "user_aliases", kinds=(list,))
     sql = op.sql_source(ids is not None or aliases is not None, "external_user_ids/user_aliases")
+    from airflow_provider_braze.engine.send_plan import users_source  # task time: DAG files parse fast
+
     source: RecipientSource | None = sql if sql is not None else users_source(ids, aliases)
     return {
         "messages": parse_rendered(op.messages, "messages", kinds=(dict,)),

@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.transactional import DEDUP_WINDOW_HOURS, redact_transactional
-from airflow_provider_braze.engine.batch_sender import OnUnknownOutcome
-from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
-from airflow_provider_braze.engine.transactional_plan import plan_transactional
+from airflow_provider_braze.engine.send_options import OnUnknownOutcome
 from airflow_provider_braze.links import BrazeCampaignLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
 from airflow_provider_braze.operators.rendered_fields import parse_rendered
@@ -22,6 +20,7 @@ if TYPE_CHECKING:
 
     from airflow_provider_braze.engine.batch_sender import SendOutcome
     from airflow_provider_braze.engine.outcome_writer import OutcomeWriter
+    from airflow_provider_braze.engine.send_plan import PlannedRequest, SendPlan
     from airflow_provider_braze.hooks.transactional import BrazeTransactionalHook
 
 _JSON = "json"
@@ -147,6 +146,8 @@ class BrazeSendTransactionalEmailOperator(BrazeBatchSendOperator):
         if source is None:
             raise pv.PayloadRuleError("recipients", "are required (a list, an upstream task's output, or sql)")
         field = self.business_key_field
+        from airflow_provider_braze.engine.transactional_plan import plan_transactional  # task time
+
         return plan_transactional(
             campaign_id=self.campaign_id,
             trigger_properties=parse_rendered(self.trigger_properties, "trigger_properties", kinds=(dict,)),

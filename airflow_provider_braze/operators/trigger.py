@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
-from airflow_provider_braze.engine.send_plan import SendPlan, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import SOURCE_TEMPLATE_FIELDS, BrazeBatchSendOperator
 from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered
 
 if TYPE_CHECKING:
+    from airflow_provider_braze.engine.send_plan import SendPlan
     from airflow_provider_braze.operators.schedule import BrazeScheduleCampaignOperator, BrazeScheduleCanvasOperator
 
 _JSON = "json"
@@ -99,6 +99,8 @@ class BrazeTriggerCampaignOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate and batch."""
+        from airflow_provider_braze.engine.send_plan import plan_trigger  # task time: DAG files parse fast
+
         return plan_trigger(endpoint=ep.TRIGGER_CAMPAIGN, **campaign_plan_kwargs(self))
 
 
@@ -174,6 +176,8 @@ class BrazeTriggerCanvasOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate and batch."""
+        from airflow_provider_braze.engine.send_plan import plan_trigger  # task time: DAG files parse fast
+
         return plan_trigger(endpoint=ep.TRIGGER_CANVAS, **canvas_plan_kwargs(self))
 
 

@@ -10,6 +10,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 
 from airflow_provider_braze.exceptions import BrazeCDISyncError
 from airflow_provider_braze.operators import BrazeCDISyncOperator
+from airflow_provider_braze.operators.cdi_sync import SyncStart
 from airflow_provider_braze.testing.sandbox import RunScript
 from airflow_provider_braze.triggers.cdi_sync import BrazeCDISyncTrigger
 from tests.conftest import run_operator
@@ -170,8 +171,9 @@ def test_job_status_pages_follow_link_cursors(cdi):
 def test_wait_for_completion_false_returns_once_triggered(cdi):
     integration = cdi.add_cdi_integration(runs=[RunScript("success", 30)])
     result = run_operator(_op(integration_id=integration, wait_for_completion=False))
-    assert result["status"] == "triggered"
-    assert result["triggered_at"]
+    assert result["status"] == SyncStart.TRIGGERED
+    assert type(result["status"]) is str  # XCom holds the plain string
+    assert datetime.fromisoformat(result["triggered_at"]).utcoffset() == timedelta(0)  # Braze's Date, in UTC
 
 
 def test_deferrable_defers_and_the_trigger_finds_the_run(cdi):
@@ -268,7 +270,8 @@ def test_attach_without_waiting_says_attached_not_triggered(cdi):
     integration = cdi.add_cdi_integration()
     running = cdi.add_cdi_run(integration, status="running", seconds=5)
     result = run_operator(_op(integration_id=integration, if_running="attach", wait_for_completion=False))
-    assert result["status"] == "attached"
+    assert result["status"] == SyncStart.ATTACHED
+    assert type(result["status"]) is str
     assert result["triggered"] is False
     assert result["attach_start"] == running["sync_start_time"]
 

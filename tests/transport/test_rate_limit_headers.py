@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -74,3 +75,55 @@ def test_http_dates():
     assert parse_http_date("Sat, 28 Nov 2026 12:00:00 GMT") == 1795867200.0
     assert parse_http_date("yesterday") is None
     assert parse_http_date(None) is None
+
+
+@pytest.fixture
+def worker_in_new_york(monkeypatch):
+    """The worker's local zone is not UTC (five hours behind in November)."""
+    if not hasattr(time, "tzset"):
+        pytest.skip("no time.tzset on this platform")
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sat, 28 Nov 2026 12:00:00 GMT",  # the preferred form
+        "Saturday, 28-Nov-26 12:00:00 GMT",  # the obsolete RFC 850 form
+        "Sat Nov 28 12:00:00 2026",  # the obsolete asctime form: no zone, GMT by definition
+        "Sat, 28 Nov 2026 12:00:00 -0000",  # "-0000": no zone information, read as GMT
+        "Sat, 28 Nov 2026 13:00:00 +0100",  # an explicit offset is honoured
+    ],
+)
+def test_an_http_date_is_gmt_whatever_the_worker_zone(worker_in_new_york, monkeypatch, text):
+    """RFC 9110 5.6.7: an HTTP-date is always GMT. A zoneless one read as local time would put Braze's
+    clock five hours off here: the rate limiter would judge Reset against it, and the CDI operator would
+    match runs against a trigger time five hours late."""
+    monkeypatch.setattr(rate_limit, "_last_date", ("", None))
+    assert parse_http_date(text) == 1795867200.0
+    assert RateLimitInfo.from_headers({"Date": text}, now=1795867200.0).server_date == 1795867200.0
+
+
+def test_the_package_reads_http_dates_in_one_place():
+    """The rate limiter and the CDI operator share one reader, so they cannot disagree on a Date again."""
+    import ast
+    from pathlib import Path
+
+    import airflow_provider_braze
+
+    package = Path(airflow_provider_braze.__file__).parent
+    readers = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if any(
+            isinstance(node, ast.Name | ast.Attribute)
+            and (node.id if isinstance(node, ast.Name) else node.attr)
+            in {"parsedate_to_datetime", "parsedate_tz", "parsedate"}
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    )
+    assert readers == ["client/transport/rate_limit_headers.py"]

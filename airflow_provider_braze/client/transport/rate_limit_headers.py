@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timezone
 from email.utils import parsedate_to_datetime
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,15 @@ _last_date: tuple[str, float | None] = ("", None)
 
 
 def parse_http_date(text: str | None) -> float | None:
-    """An HTTP ``Date`` header as epoch seconds, or None when absent or unparsable."""
+    """An HTTP ``Date`` header as UTC epoch seconds, or None when absent or unparsable: the package's one
+    reader of HTTP dates (the rate limiter's clock and the CDI operator's trigger time).
+
+    An HTTP-date is always GMT (RFC 9110, section 5.6.7), so a form without a zone (the obsolete
+    asctime form, ``Sun Nov  6 08:49:37 1994``) or with ``-0000`` is read as UTC, never as the
+    worker's local time; an explicit offset (``+0100``) is honoured.
+
+    :param text: the header's value.
+    """
     global _last_date
     if not text:
         return None
@@ -93,7 +102,10 @@ def parse_http_date(text: str | None) -> float | None:
     if text == cached_text:  # one Date per second: most responses repeat the previous one
         return cached_value
     try:
-        value: float | None = parsedate_to_datetime(text).timestamp()
+        parsed = parsedate_to_datetime(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        value: float | None = parsed.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         value = None
     _last_date = (text, value)
