@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
-from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.client.transport.concurrency import ConcurrencyController
 from airflow_provider_braze.engine.outcome_writer import OutcomeStatus
 from airflow_provider_braze.engine.resume_ledger import BatchState, BrazeResumeStoreError, BrazeResumeSupersededError
+from airflow_provider_braze.engine.send_options import OnUnknownOutcome
 from airflow_provider_braze.exceptions import BrazeAPIError, BrazeError, BrazeValidationError
 
 if TYPE_CHECKING:
@@ -27,17 +27,6 @@ if TYPE_CHECKING:
 
 #: At most this many ids, minor errors and batch numbers are listed in a result (counts are complete).
 MAX_LISTED_IN_RESULT = 100
-
-
-class OnUnknownOutcome(StrEnum):
-    """``on_unknown_outcome``: what becomes of batches that may have been sent."""
-
-    FAIL = "fail"
-    SKIP = "skip"
-    RESEND = "resend"
-
-
-ON_UNKNOWN_OUTCOME = OnUnknownOutcome.values()
 
 
 class BrazeBatchError(BrazeError):

@@ -49,11 +49,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from airflow_provider_braze.client.str_enum import StrEnum
+from airflow_provider_braze.engine.send_options import DEFAULT_RETENTION_DAYS
 from airflow_provider_braze.exceptions import BrazeError
 
 STATE_VERSION = 2
 KEY_PREFIX = "braze_resume."
-DEFAULT_RETENTION_DAYS = 30.0
 #: An ownership check (a store read) at least every this many writes ...
 DEFAULT_OWNER_CHECK_EVERY = 25
 #: ... and before any write this many seconds after the last check.
