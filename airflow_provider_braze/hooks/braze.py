@@ -51,6 +51,9 @@ from airflow_provider_braze.exceptions import (
 )
 
 JSONDict = dict[str, Any]
+#: A schedule as the hook takes it: Braze's schedule dict, an aware datetime or an ISO 8601 string
+#: (:meth:`BrazeHook.schedule_object` turns it into the object sent).
+ScheduleArgument = Mapping[str, Any] | datetime | str
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -506,6 +509,26 @@ class BrazeHook(HttpHook):
     # -- request bodies: one builder per endpoint -------------------------------------------
 
     @staticmethod
+    def schedule_object(schedule: ScheduleArgument | None, *, field: str = "schedule") -> JSONDict:
+        """Braze's schedule object for ``schedule``, validated and normalised (pure, no connection).
+
+        The one place a schedule is checked: every schedule create and update body is built with it,
+        whether an operator or a direct call asks. See :mod:`airflow_provider_braze.client.schedules`:
+        a time with an offset or ``Z`` is sent in UTC with ``Z``; a time string without one is UTC and
+        gets ``Z``; with ``in_local_time`` or ``at_optimal_time`` the wall-clock time is sent without a
+        designator; false flags are left out; a naive ``datetime`` object without a flag, a time in the
+        past or more than 90 days ahead, and keys other than ``time``, ``in_local_time`` and
+        ``at_optimal_time`` are refused. Normalising a normalised object changes nothing.
+
+        :param schedule: Braze's schedule dict, an aware datetime or an ISO 8601 string.
+        :param field: the field name used in errors.
+        :raises PayloadRuleError: naming the field (``schedule.time``, ...) and the rule, before any request.
+        """
+        from airflow_provider_braze.client.schedules import build_schedule
+
+        return build_schedule(schedule, field=field)
+
+    @staticmethod
     def trigger_shared_body(
         *,
         id_field: str,
@@ -517,7 +540,7 @@ class BrazeHook(HttpHook):
         audience: Mapping[str, Any] | None = None,
         send_id: str | None = None,
         attachments: Sequence[Mapping[str, Any]] | None = None,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
     ) -> JSONDict:
         """The fields of a campaign or Canvas trigger body every batch repeats, validated (pure, no connection).
 
@@ -535,11 +558,13 @@ class BrazeHook(HttpHook):
         :param audience: a connected audience filter.
         :param send_id: the send id to track the send by (campaigns).
         :param attachments: email attachments (campaigns).
-        :param schedule: Braze's schedule object (schedule-create endpoints).
+        :param schedule: the schedule (schedule-create endpoints), normalised by :meth:`schedule_object`.
         :raises PayloadRuleError: naming the field and the rule, before any request.
         """
         from airflow_provider_braze.client import payload_validation as pv
 
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         send_id, audience, attachments = given(send_id), given(audience), given(attachments)
         pv.check_required_id(id_value, id_field)
         pv.check_send_id(send_id)
@@ -572,7 +597,7 @@ class BrazeHook(HttpHook):
         recipient_subscription_state: str | None = None,
         frequency_flag: str = "override_frequency_capping",
         frequency_value: bool | None = None,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
     ) -> JSONDict:
         """The fields of a ``/messages/send`` or ``/messages/schedule/create`` body every batch repeats,
         validated (pure, no connection); the body is this plus the batch's users (:meth:`batch_body`).
@@ -588,12 +613,14 @@ class BrazeHook(HttpHook):
         :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
             (schedule create), as Braze spells it per endpoint.
         :param frequency_value: the flag's value (left out when None).
-        :param schedule: Braze's schedule object (schedule create).
+        :param schedule: the schedule (schedule create), normalised by :meth:`schedule_object`.
         :raises PayloadRuleError: naming the field and the rule, before any request.
         """
         from airflow_provider_braze.client import payload_rules as rules
         from airflow_provider_braze.client import payload_validation as pv
 
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         segment_id, audience = given(segment_id), given(audience)
         campaign_id, send_id = given(campaign_id), given(send_id)
         recipient_subscription_state = given(recipient_subscription_state)
@@ -852,7 +879,7 @@ class BrazeHook(HttpHook):
     def create_message_schedule(
         self,
         *,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         messages: Mapping[str, Any],
         external_user_ids: Sequence[str] | None = None,
         user_aliases: Sequence[Mapping[str, str]] | None = None,
@@ -871,7 +898,8 @@ class BrazeHook(HttpHook):
 
         The body is built and validated by :meth:`message_shared_body` and :meth:`batch_body`.
 
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param messages: the message objects, by channel.
         :param external_user_ids: users by external id.
         :param user_aliases: users by alias.
@@ -886,6 +914,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         users = self._users(external_user_ids, user_aliases)
         shared = self.message_shared_body(
             messages=messages,
@@ -914,7 +943,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         schedule_id: str,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
         messages: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
@@ -923,7 +952,7 @@ class BrazeHook(HttpHook):
         """``POST /messages/schedule/update``: replace a message schedule's time and/or messages.
 
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule (replaces the old one entirely).
+        :param schedule: the new schedule (replaces the old one entirely; normalised by :meth:`schedule_object`).
         :param messages: the new message objects.
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
@@ -939,15 +968,17 @@ class BrazeHook(HttpHook):
 
     @staticmethod
     def update_message_schedule_body(
-        *, schedule_id: str, schedule: Mapping[str, Any] | None = None, messages: Mapping[str, Any] | None = None
+        *, schedule_id: str, schedule: ScheduleArgument | None = None, messages: Mapping[str, Any] | None = None
     ) -> JSONDict:
         """The body of ``POST /messages/schedule/update`` (pure, no connection).
 
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule; left out when None.
+        :param schedule: the new schedule (normalised by :meth:`schedule_object`); left out when None.
         :param messages: the new message objects; left out when None.
         """
         _check_ids(schedule_id=schedule_id)
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
 
     @refused_as_braze_error
@@ -989,7 +1020,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         campaign_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         send_id: str | None = None,
         recipients: Sequence[Mapping[str, Any]] | None = None,
         audience: Mapping[str, Any] | None = None,
@@ -1005,7 +1036,8 @@ class BrazeHook(HttpHook):
         The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
 
         :param campaign_id: the API-triggered campaign.
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param send_id: the send id to track the send by.
         :param recipients: recipient objects (up to 50).
         :param audience: a connected audience filter.
@@ -1016,6 +1048,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         shared = self.trigger_shared_body(
             id_field="campaign_id",
             id_value=campaign_id,
@@ -1042,7 +1075,7 @@ class BrazeHook(HttpHook):
         *,
         campaign_id: str,
         schedule_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
         before_send: Callable[[], None] | None = None,
@@ -1051,7 +1084,7 @@ class BrazeHook(HttpHook):
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
@@ -1065,15 +1098,15 @@ class BrazeHook(HttpHook):
         )
 
     @staticmethod
-    def update_campaign_schedule_body(*, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+    def update_campaign_schedule_body(*, campaign_id: str, schedule_id: str, schedule: ScheduleArgument) -> JSONDict:
         """The body of ``POST /campaigns/trigger/schedule/update``.
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         """
         _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
-        return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule}
+        return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": BrazeHook.schedule_object(schedule)}
 
     @refused_as_braze_error
     def delete_campaign_schedule(
@@ -1116,7 +1149,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         canvas_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         recipients: Sequence[Mapping[str, Any]] | None = None,
         audience: Mapping[str, Any] | None = None,
         broadcast: bool | None = None,
@@ -1131,7 +1164,8 @@ class BrazeHook(HttpHook):
         The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
 
         :param canvas_id: the API-triggered Canvas.
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param recipients: recipient objects (up to 50).
         :param audience: a connected audience filter.
         :param broadcast: enter the Canvas's whole audience (explicit opt-in).
@@ -1141,6 +1175,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         shared = self.trigger_shared_body(
             id_field="canvas_id",
             id_value=canvas_id,
@@ -1165,7 +1200,7 @@ class BrazeHook(HttpHook):
         *,
         canvas_id: str,
         schedule_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
         before_send: Callable[[], None] | None = None,
@@ -1174,7 +1209,7 @@ class BrazeHook(HttpHook):
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
@@ -1188,15 +1223,15 @@ class BrazeHook(HttpHook):
         )
 
     @staticmethod
-    def update_canvas_schedule_body(*, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+    def update_canvas_schedule_body(*, canvas_id: str, schedule_id: str, schedule: ScheduleArgument) -> JSONDict:
         """The body of ``POST /canvas/trigger/schedule/update``.
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         """
         _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
-        return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
+        return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": BrazeHook.schedule_object(schedule)}
 
     @refused_as_braze_error
     def delete_canvas_schedule(
@@ -1604,6 +1639,14 @@ def _check_ids(**ids: Any) -> None:
 
     for name, value in ids.items():
         pv.check_required_id(value, name)
+
+
+def _check_schedule_given(schedule: Any) -> None:
+    """A schedule create's ``schedule`` is given (None would build a body without one)."""
+    from airflow_provider_braze.client import payload_validation as pv
+
+    if schedule is None:
+        raise pv.PayloadRuleError("schedule", "is required (a schedule object with a time)")
 
 
 def given(value: Any) -> Any:
