@@ -260,6 +260,9 @@ class BrazeHook(HttpHook):
         self.rate_share = rate_share
         #: Attempts after the first, across all requests of this hook.
         self.retries = 0
+        #: Transactional emails Braze answered "already queued" (its 24-hour ``external_send_id``
+        #: de-duplication), returned as accepted by :meth:`send_transactional_email`.
+        self.deduplicated = 0
         self._retries_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------
@@ -1421,7 +1424,7 @@ class BrazeHook(HttpHook):
 
         Braze's answer to an ``external_send_id`` it saw in the last 24 hours ("The external reference
         has been queued") is returned as an acceptance (``queued`` and ``get("deduplicated")`` true),
-        not raised: the email was already sent. Give an ``external_send_id`` (see
+        not raised: the email was already sent; :attr:`deduplicated` counts them. Give an ``external_send_id`` (see
         :func:`~airflow_provider_braze.engine.transactional_plan.derive_external_send_id`) to make repeats safe.
 
         :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
@@ -1453,6 +1456,9 @@ class BrazeHook(HttpHook):
             accepted = already_queued_response(error)
             if accepted is None:
                 raise
+            with self._retries_lock:
+                self.deduplicated += 1
+            self.log.debug("Braze %s: already sent within 24 h (external_send_id de-duplicated)", path)
             return accepted
 
     # -- analytics exports ------------------------------------------------------------------
