@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_braze.client import endpoints as ep
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
@@ -36,6 +37,8 @@ def rendered_schedule(schedule: Any, in_local_time: Any, at_optimal_time: Any) -
     """A schedule create's rendered ``schedule``, ``in_local_time`` and ``at_optimal_time`` arguments as
     one schedule; the hook's body builder validates and normalises it
     (:meth:`~airflow_provider_braze.hooks.braze.BrazeHook.schedule_object`)."""
+    if schedule is None:  # a required argument rendered to nothing; the hook would send no schedule
+        raise PayloadRuleError("schedule", "is required")
     return schedule_with_flags(
         schedule_argument(schedule),
         in_local_time=parse_flag(in_local_time, "in_local_time"),

@@ -161,3 +161,11 @@ def test_the_update_operator_still_says_which_flag_it_kept_when_the_hook_refuses
     assert raised.value.field == "schedule.time"
     assert "in_local_time is kept from the schedule being updated" in raised.value.rule
     assert sandbox.requests == []
+
+
+def test_a_schedule_operator_whose_schedule_rendered_to_nothing_is_refused(sandbox) -> None:
+    """None reaches the hook's builders as "no schedule" (a trigger); the create operator refuses it."""
+    with pytest.raises(BrazeValidationError) as raised:
+        run_operator(BrazeScheduleCampaignOperator(task_id="t", campaign_id="c", broadcast=True, schedule=None))
+    assert (raised.value.field, raised.value.rule) == ("schedule", "is required")
+    assert sandbox.requests == []
