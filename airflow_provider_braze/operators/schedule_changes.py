@@ -321,7 +321,10 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
 
     def new_schedule(self, original: Mapping[str, Any] | None) -> tuple[Any, dict[str, bool]]:
         """The new schedule as given (the hook's body builder validates and normalises it), with the
-        original's flags where none are given; and the flags so carried over."""
+        original's flags where none are given; and the flags so carried over.
+
+        :param original: the schedule the given result was created (or last updated) with (None: bare ids).
+        """
         value = schedule_argument(self.schedule)
         in_local_time = parse_flag(self.in_local_time, "in_local_time")
         at_optimal_time = parse_flag(self.at_optimal_time, "at_optimal_time")
@@ -334,7 +337,9 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
         )
         return schedule, carried
 
-    def _log_schedule(self, original: Mapping[str, Any] | None, schedule: Mapping[str, Any], carried: Any) -> None:
+    def _log_schedule(
+        self, original: Mapping[str, Any] | None, schedule: Mapping[str, Any], carried: Mapping[str, bool]
+    ) -> None:
         """Say what the update does to the delivery semantics (Braze replaces the whole schedule)."""
         if carried:
             self.log.info("Keeping %s from the schedule being updated", _describe(carried))
