@@ -1,5 +1,8 @@
 """Turning what a DAG author gives as ``schedule`` into Braze's schedule object.
 
+:meth:`BrazeHook.schedule_object <airflow_provider_braze.hooks.braze.BrazeHook.schedule_object>` applies
+it to every schedule create and update body (operators and direct hook calls alike).
+
 Accepted: Braze's own dict (``{"time": ..., "in_local_time": ...}``), a datetime (stdlib or
 pendulum) or an ISO 8601 string.
 

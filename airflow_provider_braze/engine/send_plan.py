@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from airflow_provider_braze.client import payload_rules as rules
@@ -448,7 +449,7 @@ def plan_trigger(
     audience: Mapping[str, Any] | None,
     send_id: str | None = None,
     attachments: Sequence[Mapping[str, Any]] | None = None,
-    schedule: Mapping[str, Any] | None = None,
+    schedule: Mapping[str, Any] | datetime | str | None = None,
     options: SpoolOptions | None = None,
 ) -> SendPlan:
     """Plan a campaign or Canvas trigger (or trigger-schedule create).
@@ -492,7 +493,7 @@ def plan_message(
     recipient_subscription_state: str | None,
     frequency_flag: str,
     frequency_value: bool | None,
-    schedule: Mapping[str, Any] | None = None,
+    schedule: Mapping[str, Any] | datetime | str | None = None,
     options: SpoolOptions | None = None,
 ) -> SendPlan:
     """Plan ``/messages/send`` or ``/messages/schedule/create``.

@@ -57,6 +57,9 @@ from airflow_provider_braze.exceptions import (
 )
 
 JSONDict = dict[str, Any]
+#: A schedule as the hook takes it: Braze's schedule dict, an aware datetime or an ISO 8601 string
+#: (:meth:`BrazeHook.schedule_object` turns it into the object sent).
+ScheduleArgument = Mapping[str, Any] | datetime | str
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -292,6 +295,9 @@ class BrazeHook(HttpHook):
         self.rate_share = rate_share
         #: Attempts after the first, across all requests of this hook.
         self.retries = 0
+        #: Transactional emails Braze answered "already queued" (its 24-hour ``external_send_id``
+        #: de-duplication), returned as accepted by :meth:`send_transactional_email`.
+        self.deduplicated = 0
         self._retries_lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------
@@ -551,6 +557,26 @@ class BrazeHook(HttpHook):
     # -- request bodies: one builder per endpoint -------------------------------------------
 
     @staticmethod
+    def schedule_object(schedule: ScheduleArgument | None, *, field: str = "schedule") -> JSONDict:
+        """Braze's schedule object for ``schedule``, validated and normalised (pure, no connection).
+
+        The one place a schedule is checked: every schedule create and update body is built with it,
+        whether an operator or a direct call asks. See :mod:`airflow_provider_braze.client.schedules`:
+        a time with an offset or ``Z`` is sent in UTC with ``Z``; a time string without one is UTC and
+        gets ``Z``; with ``in_local_time`` or ``at_optimal_time`` the wall-clock time is sent without a
+        designator; false flags are left out; a naive ``datetime`` object without a flag, a time in the
+        past or more than 90 days ahead, and keys other than ``time``, ``in_local_time`` and
+        ``at_optimal_time`` are refused. Normalising a normalised object changes nothing.
+
+        :param schedule: Braze's schedule dict, an aware datetime or an ISO 8601 string.
+        :param field: the field name used in errors.
+        :raises PayloadRuleError: naming the field (``schedule.time``, ...) and the rule, before any request.
+        """
+        from airflow_provider_braze.client.schedules import build_schedule
+
+        return build_schedule(schedule, field=field)
+
+    @staticmethod
     def trigger_shared_body(
         *,
         id_field: str,
@@ -562,7 +588,7 @@ class BrazeHook(HttpHook):
         audience: Mapping[str, Any] | None = None,
         send_id: str | None = None,
         attachments: Sequence[Mapping[str, Any]] | None = None,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
     ) -> JSONDict:
         """The fields of a campaign or Canvas trigger body every batch repeats, validated (pure, no connection).
 
@@ -580,11 +606,13 @@ class BrazeHook(HttpHook):
         :param audience: a connected audience filter.
         :param send_id: the send id to track the send by (campaigns).
         :param attachments: email attachments (campaigns).
-        :param schedule: Braze's schedule object (schedule-create endpoints).
+        :param schedule: the schedule (schedule-create endpoints), normalised by :meth:`schedule_object`.
         :raises PayloadRuleError: naming the field and the rule, before any request.
         """
         from airflow_provider_braze.client import payload_validation as pv
 
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         send_id, audience, attachments = given(send_id), given(audience), given(attachments)
         pv.check_required_id(id_value, id_field)
         pv.check_send_id(send_id)
@@ -617,7 +645,7 @@ class BrazeHook(HttpHook):
         recipient_subscription_state: str | None = None,
         frequency_flag: str = "override_frequency_capping",
         frequency_value: bool | None = None,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
     ) -> JSONDict:
         """The fields of a ``/messages/send`` or ``/messages/schedule/create`` body every batch repeats,
         validated (pure, no connection); the body is this plus the batch's users (:meth:`batch_body`).
@@ -633,12 +661,14 @@ class BrazeHook(HttpHook):
         :param frequency_flag: ``override_frequency_capping`` (send) or ``override_messaging_limits``
             (schedule create), as Braze spells it per endpoint.
         :param frequency_value: the flag's value (left out when None).
-        :param schedule: Braze's schedule object (schedule create).
+        :param schedule: the schedule (schedule create), normalised by :meth:`schedule_object`.
         :raises PayloadRuleError: naming the field and the rule, before any request.
         """
         from airflow_provider_braze.client import payload_rules as rules
         from airflow_provider_braze.client import payload_validation as pv
 
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         segment_id, audience = given(segment_id), given(audience)
         campaign_id, send_id = given(campaign_id), given(send_id)
         recipient_subscription_state = given(recipient_subscription_state)
@@ -897,7 +927,7 @@ class BrazeHook(HttpHook):
     def create_message_schedule(
         self,
         *,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         messages: Mapping[str, Any],
         external_user_ids: Sequence[str] | None = None,
         user_aliases: Sequence[Mapping[str, str]] | None = None,
@@ -916,7 +946,8 @@ class BrazeHook(HttpHook):
 
         The body is built and validated by :meth:`message_shared_body` and :meth:`batch_body`.
 
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param messages: the message objects, by channel.
         :param external_user_ids: users by external id.
         :param user_aliases: users by alias.
@@ -931,6 +962,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         users = self._users(external_user_ids, user_aliases)
         shared = self.message_shared_body(
             messages=messages,
@@ -959,7 +991,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         schedule_id: str,
-        schedule: Mapping[str, Any] | None = None,
+        schedule: ScheduleArgument | None = None,
         messages: Mapping[str, Any] | None = None,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
@@ -968,7 +1000,7 @@ class BrazeHook(HttpHook):
         """``POST /messages/schedule/update``: replace a message schedule's time and/or messages.
 
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule (replaces the old one entirely).
+        :param schedule: the new schedule (replaces the old one entirely; normalised by :meth:`schedule_object`).
         :param messages: the new message objects.
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
@@ -984,15 +1016,17 @@ class BrazeHook(HttpHook):
 
     @staticmethod
     def update_message_schedule_body(
-        *, schedule_id: str, schedule: Mapping[str, Any] | None = None, messages: Mapping[str, Any] | None = None
+        *, schedule_id: str, schedule: ScheduleArgument | None = None, messages: Mapping[str, Any] | None = None
     ) -> JSONDict:
         """The body of ``POST /messages/schedule/update`` (pure, no connection).
 
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule; left out when None.
+        :param schedule: the new schedule (normalised by :meth:`schedule_object`); left out when None.
         :param messages: the new message objects; left out when None.
         """
         _check_ids(schedule_id=schedule_id)
+        if schedule is not None:
+            schedule = BrazeHook.schedule_object(schedule)
         return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
 
     @refused_as_braze_error
@@ -1034,7 +1068,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         campaign_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         send_id: str | None = None,
         recipients: Sequence[Mapping[str, Any]] | None = None,
         audience: Mapping[str, Any] | None = None,
@@ -1050,7 +1084,8 @@ class BrazeHook(HttpHook):
         The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
 
         :param campaign_id: the API-triggered campaign.
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param send_id: the send id to track the send by.
         :param recipients: recipient objects (up to 50).
         :param audience: a connected audience filter.
@@ -1061,6 +1096,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         shared = self.trigger_shared_body(
             id_field="campaign_id",
             id_value=campaign_id,
@@ -1087,7 +1123,7 @@ class BrazeHook(HttpHook):
         *,
         campaign_id: str,
         schedule_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
         before_send: Callable[[], None] | None = None,
@@ -1096,7 +1132,7 @@ class BrazeHook(HttpHook):
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
@@ -1110,15 +1146,15 @@ class BrazeHook(HttpHook):
         )
 
     @staticmethod
-    def update_campaign_schedule_body(*, campaign_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+    def update_campaign_schedule_body(*, campaign_id: str, schedule_id: str, schedule: ScheduleArgument) -> JSONDict:
         """The body of ``POST /campaigns/trigger/schedule/update``.
 
         :param campaign_id: the campaign the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         """
         _check_ids(campaign_id=campaign_id, schedule_id=schedule_id)
-        return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": schedule}
+        return {"campaign_id": campaign_id, "schedule_id": schedule_id, "schedule": BrazeHook.schedule_object(schedule)}
 
     @refused_as_braze_error
     def delete_campaign_schedule(
@@ -1161,7 +1197,7 @@ class BrazeHook(HttpHook):
         self,
         *,
         canvas_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         recipients: Sequence[Mapping[str, Any]] | None = None,
         audience: Mapping[str, Any] | None = None,
         broadcast: bool | None = None,
@@ -1176,7 +1212,8 @@ class BrazeHook(HttpHook):
         The body is built and validated by :meth:`trigger_shared_body` and :meth:`batch_body`.
 
         :param canvas_id: the API-triggered Canvas.
-        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``).
+        :param schedule: Braze's schedule object (``time``, ``in_local_time``, ``at_optimal_time``), an aware
+            datetime or an ISO string; validated and normalised by :meth:`schedule_object`.
         :param recipients: recipient objects (up to 50).
         :param audience: a connected audience filter.
         :param broadcast: enter the Canvas's whole audience (explicit opt-in).
@@ -1186,6 +1223,7 @@ class BrazeHook(HttpHook):
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
         """
+        _check_schedule_given(schedule)
         shared = self.trigger_shared_body(
             id_field="canvas_id",
             id_value=canvas_id,
@@ -1210,7 +1248,7 @@ class BrazeHook(HttpHook):
         *,
         canvas_id: str,
         schedule_id: str,
-        schedule: Mapping[str, Any],
+        schedule: ScheduleArgument,
         retry_unknown_outcome: bool | None = None,
         cancel: threading.Event | None = None,
         before_send: Callable[[], None] | None = None,
@@ -1219,7 +1257,7 @@ class BrazeHook(HttpHook):
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         :param retry_unknown_outcome: see :meth:`request`.
         :param cancel: see :meth:`request`.
         :param before_send: see :meth:`request`.
@@ -1233,15 +1271,15 @@ class BrazeHook(HttpHook):
         )
 
     @staticmethod
-    def update_canvas_schedule_body(*, canvas_id: str, schedule_id: str, schedule: Mapping[str, Any]) -> JSONDict:
+    def update_canvas_schedule_body(*, canvas_id: str, schedule_id: str, schedule: ScheduleArgument) -> JSONDict:
         """The body of ``POST /canvas/trigger/schedule/update``.
 
         :param canvas_id: the Canvas the schedule belongs to.
         :param schedule_id: the schedule to update.
-        :param schedule: the new schedule.
+        :param schedule: the new schedule (validated and normalised by :meth:`schedule_object`).
         """
         _check_ids(canvas_id=canvas_id, schedule_id=schedule_id)
-        return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": schedule}
+        return {"canvas_id": canvas_id, "schedule_id": schedule_id, "schedule": BrazeHook.schedule_object(schedule)}
 
     @refused_as_braze_error
     def delete_canvas_schedule(
@@ -1431,7 +1469,7 @@ class BrazeHook(HttpHook):
 
         Braze's answer to an ``external_send_id`` it saw in the last 24 hours ("The external reference
         has been queued") is returned as an acceptance (``queued`` and ``get("deduplicated")`` true),
-        not raised: the email was already sent. Give an ``external_send_id`` (see
+        not raised: the email was already sent; :attr:`deduplicated` counts them. Give an ``external_send_id`` (see
         :func:`~airflow_provider_braze.engine.transactional_plan.derive_external_send_id`) to make repeats safe.
 
         :param recipient: ``{"external_user_id"}`` or ``{"user_alias"}``, optional ``attributes``.
@@ -1463,6 +1501,9 @@ class BrazeHook(HttpHook):
             accepted = already_queued_response(error)
             if accepted is None:
                 raise
+            with self._retries_lock:
+                self.deduplicated += 1
+            self.log.debug("Braze %s: already sent within 24 h (external_send_id de-duplicated)", path)
             return accepted
 
     # -- analytics exports ------------------------------------------------------------------
@@ -1649,6 +1690,14 @@ def _check_ids(**ids: Any) -> None:
 
     for name, value in ids.items():
         pv.check_required_id(value, name)
+
+
+def _check_schedule_given(schedule: Any) -> None:
+    """A schedule create's ``schedule`` is given (None would build a body without one)."""
+    from airflow_provider_braze.client import payload_validation as pv
+
+    if schedule is None:
+        raise pv.PayloadRuleError("schedule", "is required (a schedule object with a time)")
 
 
 def given(value: Any) -> Any:

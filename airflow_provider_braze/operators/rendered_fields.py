@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
@@ -53,8 +54,29 @@ def parse_flag(value: Any, field: str) -> bool | None:
 
 def schedule_argument(value: Any) -> Any:
     """The rendered ``schedule`` argument: a JSON object string (a ``.json`` file or a rendered dict) parsed,
-    a time string, datetime or dict as given; :func:`~airflow_provider_braze.client.schedules.build_schedule`
-    turns it into Braze's object."""
+    a time string, datetime or dict as given; the hook's
+    :meth:`~airflow_provider_braze.hooks.braze.BrazeHook.schedule_object` turns it into Braze's object."""
     if isinstance(value, str) and value.strip().startswith("{"):
         return parse_rendered(value, "schedule", kinds=(dict,))
     return value
+
+
+def schedule_with_flags(value: Any, *, in_local_time: bool | None, at_optimal_time: bool | None) -> Any:
+    """An operator's rendered ``schedule`` with its separate ``in_local_time``/``at_optimal_time``
+    arguments folded in, for the hook to validate and normalise (a flag given here overrides the
+    dict's; None leaves it as it is).
+
+    :param value: the rendered schedule (:func:`schedule_argument`): a dict, a datetime or a string.
+    :param in_local_time: the operator's ``in_local_time`` (None: not given).
+    :param at_optimal_time: the operator's ``at_optimal_time`` (None: not given).
+    """
+    flags = {
+        name: flag
+        for name, flag in (("in_local_time", in_local_time), ("at_optimal_time", at_optimal_time))
+        if flag is not None
+    }
+    if not flags:
+        return value
+    if isinstance(value, Mapping):
+        return {**value, **flags}
+    return {"time": value, **flags}

@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_braze.client import endpoints as ep
-from airflow_provider_braze.client.schedules import build_schedule
+from airflow_provider_braze.client.payload_validation import PayloadRuleError
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
-from airflow_provider_braze.operators.rendered_fields import parse_flag, schedule_argument
+from airflow_provider_braze.operators.rendered_fields import parse_flag, schedule_argument, schedule_with_flags
 from airflow_provider_braze.operators.send_message import BrazeSendMessageOperator, message_plan_kwargs
 from airflow_provider_braze.operators.trigger import (
     BrazeTriggerCampaignOperator,
@@ -33,10 +33,13 @@ from airflow_provider_braze.operators.trigger import (
 _SCHEDULE_FIELDS = ("schedule", "in_local_time", "at_optimal_time")
 
 
-def rendered_schedule(schedule: Any, in_local_time: Any, at_optimal_time: Any) -> dict[str, Any]:
-    """Braze's schedule object for a schedule create's rendered ``schedule``, ``in_local_time`` and
-    ``at_optimal_time`` arguments."""
-    return build_schedule(
+def rendered_schedule(schedule: Any, in_local_time: Any, at_optimal_time: Any) -> Any:
+    """A schedule create's rendered ``schedule``, ``in_local_time`` and ``at_optimal_time`` arguments as
+    one schedule; the hook's body builder validates and normalises it
+    (:meth:`~airflow_provider_braze.hooks.braze.BrazeHook.schedule_object`)."""
+    if schedule is None:  # a required argument rendered to nothing; the hook would send no schedule
+        raise PayloadRuleError("schedule", "is required")
+    return schedule_with_flags(
         schedule_argument(schedule),
         in_local_time=parse_flag(in_local_time, "in_local_time"),
         at_optimal_time=parse_flag(at_optimal_time, "at_optimal_time"),
@@ -133,14 +136,15 @@ class BrazeScheduleMessageOperator(BrazeBatchSendOperator):
         kwargs = message_plan_kwargs(self)
         capping = parse_flag(self.override_frequency_capping, "override_frequency_capping")
         limits = parse_flag(self.override_messaging_limits, "override_messaging_limits")
-        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
-        return plan_message(
+        plan = plan_message(
             endpoint=ep.CREATE_MESSAGE_SCHEDULE,
             frequency_flag="override_messaging_limits",
             frequency_value=limits if limits is not None else capping,
-            schedule=self._sent_schedule,
+            schedule=rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time),
             **kwargs,
         )
+        self._sent_schedule = plan.common["schedule"]
+        return plan
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """The send result plus the campaign (if any) and the schedule sent."""
@@ -198,10 +202,13 @@ class BrazeScheduleCampaignOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
-        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
-        return plan_trigger(
-            endpoint=ep.CREATE_CAMPAIGN_SCHEDULE, schedule=self._sent_schedule, **campaign_plan_kwargs(self)
+        plan = plan_trigger(
+            endpoint=ep.CREATE_CAMPAIGN_SCHEDULE,
+            schedule=rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time),
+            **campaign_plan_kwargs(self),
         )
+        self._sent_schedule = plan.common["schedule"]
+        return plan
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """The send result plus the campaign and the schedule sent."""
@@ -257,10 +264,13 @@ class BrazeScheduleCanvasOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
-        self._sent_schedule = rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time)
-        return plan_trigger(
-            endpoint=ep.CREATE_CANVAS_SCHEDULE, schedule=self._sent_schedule, **canvas_plan_kwargs(self)
+        plan = plan_trigger(
+            endpoint=ep.CREATE_CANVAS_SCHEDULE,
+            schedule=rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time),
+            **canvas_plan_kwargs(self),
         )
+        self._sent_schedule = plan.common["schedule"]
+        return plan
 
     def make_result(self, outcome: SendOutcome) -> dict[str, Any]:
         """The send result plus the Canvas and the schedule sent."""

@@ -19,12 +19,17 @@ from typing import Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_validation as pv
-from airflow_provider_braze.client.schedules import LOCAL_FLAGS, build_schedule
+from airflow_provider_braze.client.schedules import LOCAL_FLAGS
 from airflow_provider_braze.client.str_enum import StrEnum
 from airflow_provider_braze.engine.batch_sender import SendOutcome
 from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
-from airflow_provider_braze.operators.rendered_fields import parse_flag, parse_rendered, schedule_argument
+from airflow_provider_braze.operators.rendered_fields import (
+    parse_flag,
+    parse_rendered,
+    schedule_argument,
+    schedule_with_flags,
+)
 
 
 class ScheduleKind(StrEnum):
@@ -314,27 +319,28 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
         self.at_optimal_time = at_optimal_time
         self.messages = messages
 
-    def new_schedule(self, original: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The new schedule object, keeping the original's flags where none are given."""
+    def new_schedule(self, original: Mapping[str, Any] | None) -> tuple[Any, dict[str, bool]]:
+        """The new schedule as given (the hook's body builder validates and normalises it), with the
+        original's flags where none are given; and the flags so carried over.
+
+        :param original: the schedule the given result was created (or last updated) with (None: bare ids).
+        """
         value = schedule_argument(self.schedule)
         in_local_time = parse_flag(self.in_local_time, "in_local_time")
         at_optimal_time = parse_flag(self.at_optimal_time, "at_optimal_time")
         given_in_value = isinstance(value, Mapping) and any(value.get(flag) is not None for flag in LOCAL_FLAGS)
         carried = _flags(original) if in_local_time is None and at_optimal_time is None and not given_in_value else {}
-        try:
-            schedule = build_schedule(
-                value,
-                in_local_time=True if carried.get("in_local_time") else in_local_time,
-                at_optimal_time=True if carried.get("at_optimal_time") else at_optimal_time,
-            )
-        except pv.PayloadRuleError as err:
-            if not carried:
-                raise
-            raise pv.PayloadRuleError(
-                err.field,
-                f"{err.rule} ({_describe(carried)} is kept from the schedule being updated; pass "
-                f"{next(iter(carried))}=False to schedule a plain UTC time instead)",
-            ) from None
+        schedule = schedule_with_flags(
+            value,
+            in_local_time=True if carried.get("in_local_time") else in_local_time,
+            at_optimal_time=True if carried.get("at_optimal_time") else at_optimal_time,
+        )
+        return schedule, carried
+
+    def _log_schedule(
+        self, original: Mapping[str, Any] | None, schedule: Mapping[str, Any], carried: Mapping[str, bool]
+    ) -> None:
+        """Say what the update does to the delivery semantics (Braze replaces the whole schedule)."""
         if carried:
             self.log.info("Keeping %s from the schedule being updated", _describe(carried))
         if original is None:
@@ -350,7 +356,6 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
                 _describe(_flags(schedule)),
                 schedule["time"],
             )
-        return schedule
 
     def build_plan(self) -> SendPlan:
         """Validate the ids and the new schedule, and route."""
@@ -359,20 +364,35 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
             targets, action="update", kind=self.kind, campaign_id=self.campaign_id, canvas_id=self.canvas_id
         )
         extra: dict[str, Any] = {}
+        carried: dict[str, bool] = {}
         if self.schedule is not None and self.schedule != "":
-            extra["schedule"] = self.new_schedule(targets.schedule)
+            extra["schedule"], carried = self.new_schedule(targets.schedule)
         messages = parse_rendered(self.messages, "messages", kinds=(dict,))
         if messages is not None:
-            if kind != "messages":
+            if kind != ScheduleKind.MESSAGES:
                 raise pv.PayloadRuleError("messages", f"cannot be updated on a {kind} schedule (only schedule)")
             pv.check_messages(messages)
             extra["messages"] = messages
-        if kind != "messages" and "schedule" not in extra:
+        if kind != ScheduleKind.MESSAGES and "schedule" not in extra:
             raise pv.PayloadRuleError("schedule", f"is required to update a {kind} schedule")
         if not extra:
             raise pv.PayloadRuleError("schedule", "give schedule and/or messages to update")
         self._change = ScheduleChange("update", kind, targets, owner, extra)
-        return self._change.plan()
+        try:
+            plan = self._change.plan()  # the hook's body builder validates and normalises the schedule
+        except pv.PayloadRuleError as err:
+            if not carried or not (err.field == "schedule" or err.field.startswith("schedule.")):
+                raise
+            raise pv.PayloadRuleError(
+                err.field,
+                f"{err.rule} ({_describe(carried)} is kept from the schedule being updated; pass "
+                f"{next(iter(carried))}=False to schedule a plain UTC time instead)",
+            ) from None
+        if "schedule" in extra:
+            assert plan.fixed, "an update plan lists one body per schedule id"
+            extra["schedule"] = plan.fixed[0]["schedule"]  # what is sent, for the log and the result
+            self._log_schedule(targets.schedule, extra["schedule"], carried)
+        return plan
 
     def dashboard_target(self) -> tuple[str, str] | None:
         """The campaign's or Canvas's dashboard page."""

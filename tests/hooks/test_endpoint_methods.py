@@ -364,3 +364,20 @@ def test_batch_sizing_measures_the_builders_body(monkeypatch) -> None:
     assert sum(r.recipients for r in requests) == 100
     assert len(sizes) > 2  # 50 per batch would not fit beside the padding
     assert max(sizes) <= rules.REQUEST_BYTES_BUDGET
+
+
+@pytest.mark.parametrize("transactional_hook", [False, True], ids=["BrazeHook", "BrazeTransactionalHook"])
+def test_the_already_queued_answer_is_handled_and_counted_in_one_place(braze_connection, transactional_hook) -> None:
+    """send_transactional_email returns Braze's "already queued" answer as accepted and counts it, on
+    any hook (the transactional hook no longer repeats the rule in an override of request())."""
+    from airflow_provider_braze.hooks.transactional import BrazeTransactionalHook
+
+    hook = (BrazeTransactionalHook if transactional_hook else BrazeHook)(settings=FAST)
+    try:
+        for _ in range(3):
+            hook.send_transactional_email(
+                campaign_id="tx", recipient={"external_user_id": "u1"}, external_send_id="order-1"
+            )
+        assert hook.deduplicated == 2
+    finally:
+        hook.close()
