@@ -97,8 +97,6 @@ assert not added, f"importing the operators and sensors loaded {{added}}"
 
 #: The engine modules a DAG file may load: the package and the option enums the constructors default to.
 PARSE_TIME_ENGINE = ("airflow_provider_braze.engine", "airflow_provider_braze.engine.send_options")
-#: Operator modules whose module-level engine imports are still to move into their task-time methods.
-ENGINE_AT_IMPORT = {"schedule", "schedule_changes"}
 
 
 def _operator_modules() -> list[str]:
@@ -109,15 +107,7 @@ def _operator_modules() -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [
-        pytest.param(
-            f"airflow_provider_braze.operators.{name}",
-            marks=pytest.mark.xfail(
-                name in ENGINE_AT_IMPORT, reason="imports engine.send_plan/batch_sender at module level", strict=True
-            ),
-        )
-        for name in _operator_modules()
-    ]
+    [f"airflow_provider_braze.operators.{name}" for name in _operator_modules()]
     + ["airflow_provider_braze.sensors.scheduled_broadcast", "airflow_provider_braze.transfers.analytics_to_sql"],
 )
 def test_an_operator_module_loads_no_spool_sender_or_resume_record(module):

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client.payload_validation import PayloadRuleError
-from airflow_provider_braze.engine.batch_sender import SendOutcome
-from airflow_provider_braze.engine.send_plan import SendPlan, plan_message, plan_trigger
 from airflow_provider_braze.links import BrazeCampaignLink, BrazeCanvasLink
 from airflow_provider_braze.operators.batch_send import BrazeBatchSendOperator
 from airflow_provider_braze.operators.rendered_fields import parse_flag, schedule_argument, schedule_with_flags
@@ -29,6 +27,10 @@ from airflow_provider_braze.operators.trigger import (
     campaign_plan_kwargs,
     canvas_plan_kwargs,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.send_plan import SendPlan
 
 _SCHEDULE_FIELDS = ("schedule", "in_local_time", "at_optimal_time")
 
@@ -136,6 +138,8 @@ class BrazeScheduleMessageOperator(BrazeBatchSendOperator):
         kwargs = message_plan_kwargs(self)
         capping = parse_flag(self.override_frequency_capping, "override_frequency_capping")
         limits = parse_flag(self.override_messaging_limits, "override_messaging_limits")
+        from airflow_provider_braze.engine.send_plan import plan_message
+
         plan = plan_message(
             endpoint=ep.CREATE_MESSAGE_SCHEDULE,
             frequency_flag="override_messaging_limits",
@@ -202,6 +206,8 @@ class BrazeScheduleCampaignOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
+        from airflow_provider_braze.engine.send_plan import plan_trigger
+
         plan = plan_trigger(
             endpoint=ep.CREATE_CAMPAIGN_SCHEDULE,
             schedule=rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time),
@@ -264,6 +270,8 @@ class BrazeScheduleCanvasOperator(BrazeBatchSendOperator):
 
     def build_plan(self) -> SendPlan:
         """Validate the schedule and the trigger, and batch."""
+        from airflow_provider_braze.engine.send_plan import plan_trigger
+
         plan = plan_trigger(
             endpoint=ep.CREATE_CANVAS_SCHEDULE,
             schedule=rendered_schedule(self.schedule, self.in_local_time, self.at_optimal_time),

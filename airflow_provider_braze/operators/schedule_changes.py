@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_braze.client import endpoints as ep
 from airflow_provider_braze.client import payload_validation as pv
 from airflow_provider_braze.client.schedules import LOCAL_FLAGS
 from airflow_provider_braze.client.str_enum import StrEnum
-from airflow_provider_braze.engine.batch_sender import SendOutcome
-from airflow_provider_braze.engine.send_plan import SendPlan
 from airflow_provider_braze.operators.base import BrazeBaseOperator
 from airflow_provider_braze.operators.rendered_fields import (
     parse_flag,
@@ -30,6 +28,10 @@ from airflow_provider_braze.operators.rendered_fields import (
     schedule_argument,
     schedule_with_flags,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_braze.engine.batch_sender import SendOutcome
+    from airflow_provider_braze.engine.send_plan import SendPlan
 
 
 class ScheduleKind(StrEnum):
@@ -223,6 +225,8 @@ class ScheduleChange:
         noun = "message" if self.kind == ScheduleKind.MESSAGES else self.kind
         build = getattr(BrazeHook, f"{self.action}_{noun}_schedule_body")
         bodies = [build(**self.owner, schedule_id=schedule_id, **self.extra) for schedule_id in self.targets.ids]
+        from airflow_provider_braze.engine.send_plan import SendPlan
+
         return SendPlan(_ROUTES[self.action][self.kind], fixed=bodies)
 
     def result(self, outcome: SendOutcome) -> dict[str, Any]:
