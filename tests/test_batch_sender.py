@@ -335,3 +335,22 @@ def test_the_connections_retry_unknown_outcome_does_not_resend_a_batch_of_a_batc
     assert caught.value.outcome.unknown_outcome_batches == [1]
     assert set(sandbox.delivery_counts().values()) == {1}
     assert len(sandbox.delivery_counts()) == 120
+
+
+def test_a_resend_that_fails_leaves_the_batch_maybe_sent_not_failed(sandbox, monkeypatch, tmp_path):
+    """on_unknown_outcome="resend": the first request timed out after Braze processed it, the re-send is
+    refused (or stopped). The batch was delivered once: it must stay "may have been sent", not be
+    recorded as a failure that was not sent."""
+    from airflow_provider_braze.engine.resume_ledger import PathResumeStore, resume_key
+    from airflow_provider_braze.testing.sandbox import Fault
+    from tests.conftest import run_operator
+
+    for name, value in sandbox.airflow_env(extra={"timeout": 0.5, "backoff_base": 0.01}).items():
+        monkeypatch.setenv(name, value)
+    sandbox.inject(Fault(kind="slow", seconds=1.5), Fault(status=400))
+    op = _resumable(["a", "b"], tmp_path, max_concurrency=1, on_unknown_outcome="resend")
+    result = run_operator(op, _context(1))
+    assert result["unknown_outcome_batches"] == [1]
+    assert sandbox.delivery_counts() == {"external_user_id:a": 1, "external_user_id:b": 1}
+    record = PathResumeStore(str(tmp_path / "resume")).load(resume_key("dag", "send", "r", -1))
+    assert record["unknown"] == [1]

@@ -257,9 +257,16 @@ def _send_one(
         if not started and stop.is_set():
             raise _StoppedError() from error  # the wait for a slot was cancelled: not sent
         if resend_unknown and getattr(error, "outcome_unknown", False) and not stop.is_set():
-            return hook.send_batch(
-                plan.endpoint, request.arguments, request.batch, retry_unknown_outcome=True, cancel=stop
-            )
+            try:
+                return hook.send_batch(
+                    plan.endpoint, request.arguments, request.batch, retry_unknown_outcome=True, cancel=stop
+                )
+            except BrazeError as again:
+                if getattr(again, "outcome_unknown", False):
+                    raise
+                # the re-send was refused or stopped, but the first request may have been delivered:
+                # the batch stays "may have been sent", never "not sent"
+                raise error from again
         raise
     except Exception as error:
         if started:
