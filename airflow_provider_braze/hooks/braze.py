@@ -1022,11 +1022,17 @@ class BrazeHook(HttpHook):
 
         :param schedule_id: the schedule to update.
         :param schedule: the new schedule (normalised by :meth:`schedule_object`); left out when None.
-        :param messages: the new message objects; left out when None.
+        :param messages: the new message objects, checked as for a create (null channels and keys are
+            not sent); left out when None.
         """
+        from airflow_provider_braze.client import payload_validation as pv
+
         _check_ids(schedule_id=schedule_id)
         if schedule is not None:
             schedule = BrazeHook.schedule_object(schedule)
+        if messages is not None:
+            messages = pv.normalise_messages(messages)
+            pv.check_messages(messages)
         return compact(schedule_id=schedule_id, schedule=schedule, messages=messages)
 
     @refused_as_braze_error

@@ -375,8 +375,7 @@ class BrazeUpdateScheduleOperator(BrazeBaseOperator):
         if messages is not None:
             if kind != ScheduleKind.MESSAGES:
                 raise pv.PayloadRuleError("messages", f"cannot be updated on a {kind} schedule (only schedule)")
-            pv.check_messages(messages)
-            extra["messages"] = messages
+            extra["messages"] = messages  # checked by the hook's body builder
         if kind != ScheduleKind.MESSAGES and "schedule" not in extra:
             raise pv.PayloadRuleError("schedule", f"is required to update a {kind} schedule")
         if not extra:

@@ -169,3 +169,14 @@ def test_a_schedule_operator_whose_schedule_rendered_to_nothing_is_refused(sandb
         run_operator(BrazeScheduleCampaignOperator(task_id="t", campaign_id="c", broadcast=True, schedule=None))
     assert (raised.value.field, raised.value.rule) == ("schedule", "is required")
     assert sandbox.requests == []
+
+
+def test_a_direct_message_schedule_update_checks_its_messages_as_a_create_does(hook, sandbox) -> None:
+    """The update operator checked ``messages``; a direct hook call sent them as given."""
+    with pytest.raises(BrazeValidationError, match="messages"):
+        hook.update_message_schedule(schedule_id="s-1", messages={"email": {"subject": "no app id"}})
+    with pytest.raises(BrazeValidationError, match="messages"):
+        hook.update_message_schedule(schedule_id="s-1", messages={"carrier_pigeon": {"body": "x"}})
+    assert sandbox.requests == []
+    body = BrazeHook.update_message_schedule_body(schedule_id="s-1", messages={**EMAIL, "apple_push": None})
+    assert body == {"schedule_id": "s-1", "messages": EMAIL}  # a null channel is not sent, as for a create
