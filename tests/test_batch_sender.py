@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -103,11 +102,16 @@ def test_a_timeout_while_batches_are_in_flight_records_them_and_the_retry_does_n
     def fire(signum, frame):
         raise _Timeout()
 
+    main_thread = threading.main_thread().ident
+    assert main_thread is not None
+
     def alarm_when_batches_are_in_flight() -> None:  # like execution_timeout firing mid-send
         deadline = time.monotonic() + 60
         while len(sandbox.requests) < 6 and time.monotonic() < deadline:
             time.sleep(0.01)
-        os.kill(os.getpid(), signal.SIGALRM)
+        # To the main thread itself: a process-wide signal may be taken by another thread, and the main
+        # thread then sees it only when its wait ends (here, when the in-flight batches have answered).
+        signal.pthread_kill(main_thread, signal.SIGALRM)
 
     monkeypatch.setattr("airflow_provider_braze.engine.batch_sender.INTERRUPT_GRACE_SECONDS", 0.1)
     previous = signal.signal(signal.SIGALRM, fire)
