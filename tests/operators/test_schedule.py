@@ -31,11 +31,13 @@ def test_aware_datetime_is_sent_in_utc_and_each_batch_gets_a_schedule(sandbox):
             task_id="t", campaign_id="camp", schedule=when, recipients=[f"u{i}" for i in range(120)]
         )
     )
-    bodies = [r.body for r in sandbox.requests]
+    # Batches go out concurrently and may reach the sandbox in any order: put them in batch order.
+    requests = sorted(sandbox.requests, key=lambda r: int(r.body["recipients"][0]["external_user_id"][1:]))
+    bodies = [r.body for r in requests]
     expected = when.in_timezone("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     assert [b["schedule"] for b in bodies] == [{"time": expected}] * 3
     assert len(result["schedule_ids"]) == 3
-    assert result["schedule_ids"] == [r.response["schedule_id"] for r in sandbox.requests]
+    assert result["schedule_ids"] == [r.response["schedule_id"] for r in requests]
     assert len(result["dispatch_ids"]) == 3
     assert set(sandbox.schedules) == set(result["schedule_ids"])
 
